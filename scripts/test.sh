@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs every test: the full ctest suite on the normal build, then the unit suite on the
+# ASan+UBSan build. Ends with one "N passed, N failed" line over both runs.
+set -u
+BUILD="${1:-build}"
+ASAN="${2:-build-asan}"
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+status=0
+ctest --test-dir "$BUILD" --output-on-failure --timeout 600 -j2 2>&1 | tee -a "$LOG" || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$ASAN" -L unit --output-on-failure --timeout 600 -j2 2>&1 | tee -a "$LOG" ||
+    status=1
+# ctest prints "NN% tests passed, F tests failed out of T" per run.
+sums=$(sed -n 's/.*tests passed, \([0-9]*\) tests* failed out of \([0-9]*\).*/\1 \2/p' "$LOG")
+failed=0
+total=0
+for pair in $(echo "$sums" | tr ' ' ':'); do
+    f=${pair%%:*}
+    t=${pair##*:}
+    failed=$((failed + f))
+    total=$((total + t))
+done
+[ "$total" -eq 0 ] && status=1
+echo "$((total - failed)) passed, $failed failed"
+exit $status
