@@ -133,7 +133,9 @@ int ob_bus_open(struct ob_bus **out, const struct ob_bus_options *opt);
 void ob_bus_close(struct ob_bus *bus);
 
 enum ob_run_mode { OB_RUN_DEFAULT = 0, OB_RUN_ONCE = 1, OB_RUN_NOWAIT = 2 };
-/* Runs the bus loop (uv_run semantics); returns nonzero if work remains. */
+/* Runs the bus loop (uv_run semantics); returns nonzero if work remains. Streams with
+ * an age limit and consumers with acks keep timers, so OB_RUN_DEFAULT runs until
+ * ob_bus_stop() while any exist. */
 int ob_bus_run(struct ob_bus *bus, enum ob_run_mode mode);
 /* Runs the loop until every write submitted so far is durable and its callbacks ran.
  * Returns the first storage error seen, or 0. */
