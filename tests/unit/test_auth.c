@@ -1,10 +1,11 @@
 /* test_auth.c — authenticator (argon2id hashes, plain passwords, tokens, anonymous on
  * loopback) and authorizer (rule order, default deny, filter coverage and overlap). */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "base/buf.h"
 #include "core/auth.h"

@@ -1,10 +1,11 @@
 /* test_config.c — config loading: defaults, layering (file, env, --set, --data-dir),
  * unit parsers, and that every error names file:line:col (or its source) and the key. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "config/config.h"
 

@@ -1,0 +1,39 @@
+/*
+ * transport.h — the connection-type table (Redis' ConnectionType): how bytes move on a
+ * connection. The connection code calls only these operations; a transport reports
+ * back through the ob_conn__* functions below. Plain TCP is tcp.c; TLS will be another
+ * table wrapping it, chosen per listener.
+ */
+#ifndef OB_NET_TRANSPORT_H
+#define OB_NET_TRANSPORT_H
+
+#include "net/net.h"
+
+#include <sys/socket.h>
+
+struct ob_transport {
+    const char *name;
+    /* Accepts the pending connection on the listening uv_stream_t into c, allocating
+     * the transport's per-connection state (c->tp_state). */
+    int (*accept)(struct ob_conn *c, void *listen_stream);
+    int (*read_start)(struct ob_conn *c);
+    int (*read_stop)(struct ob_conn *c);
+    /* Writes one batch (the connection keeps at most one in flight) and calls
+     * ob_conn__written once. The slices stay valid until then. */
+    int (*write)(struct ob_conn *c, const struct ob_slice *bufs, size_t n);
+    /* Closes and frees the transport state, then calls ob_conn__closed. */
+    void (*close)(struct ob_conn *c);
+    int (*peer)(struct ob_conn *c, struct sockaddr_storage *out);
+};
+
+/* Transport -> connection. */
+void ob_conn__read(struct ob_conn *c, const uint8_t *p, size_t n);
+void ob_conn__eof(struct ob_conn *c, int status); /* 0: orderly EOF */
+void ob_conn__written(struct ob_conn *c, int status);
+void ob_conn__closed(struct ob_conn *c);
+/* The loop-wide read buffer a transport reads into. */
+void ob_conn__read_buffer(struct ob_conn *c, uint8_t **p, size_t *n);
+void *ob_conn__loop(struct ob_conn *c);
+void **ob_conn__tp_state(struct ob_conn *c);
+
+#endif
