@@ -97,14 +97,14 @@ static int install(struct ob_store *st, struct ob_op *op, int fd, const char *tm
         unlink(tmp);
         if (unlink(path) != 0) return ob_io_errno(errno);
         op->removed = true;
-        return ob_fsync_dir(op->log->dirfd);
+        return ob_fsync_dir(op->log->dir);
     }
     int rc = ob_io_sync_fd(st, fd);
     if (rc) return rc;
     if (rename(tmp, path) != 0) return ob_io_errno(errno);
     op->new_fd = fd;
     op->new_size = cs->out_off;
-    return ob_fsync_dir(op->log->dirfd);
+    return ob_fsync_dir(op->log->dir);
 }
 
 void ob_io_compact(struct ob_store *st, struct ob_op *op) {

@@ -134,7 +134,7 @@ static int write_recs(struct ob_store *st, struct ob_op *op) {
 
 static void do_write(struct ob_store *st, struct ob_op *op) {
     struct ob_seg *seg = op->seg;
-    if (op->sync_dir && (op->status = ob_fsync_dir(op->log->dirfd)) != 0) return;
+    if (op->sync_dir && (op->status = ob_fsync_dir(op->log->dir)) != 0) return;
     if (seg->tail_dirty) truncate_tail(st, seg);
     join_round(st, seg);
     op->status = write_recs(st, op);
@@ -183,7 +183,7 @@ static void do_drop(struct ob_op *op) {
         op->status = ob_io_errno(errno);
         return;
     }
-    op->status = ob_fsync_dir(op->log->dirfd);
+    op->status = ob_fsync_dir(op->log->dir);
 }
 
 static bool is_store_file(const char *name) {
@@ -201,13 +201,7 @@ static int destroy_dir(struct ob_log *log) {
         if (is_store_file(e->d_name)) unlinkat(dirfd(d), e->d_name, 0);
     closedir(d);
     if (rmdir(log->dir) != 0) return ob_io_errno(errno);
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s/..", log->dir);
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return 0; /* the files are gone; only the durability of that is unknown */
-    int rc = ob_fsync_dir(fd);
-    close(fd);
-    return rc;
+    return ob_fsync_parent(log->dir);
 }
 
 static void do_close(struct ob_store *st, struct ob_op *op) {

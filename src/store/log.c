@@ -25,9 +25,17 @@
 
 /* ---- opening and recovery ---------------------------------------------------------- */
 
+/* A directory we create is made durable in its parent: a crash must not lose it, and
+ * with it records that were acknowledged. */
+static int mkdir_durable(const char *dir) {
+    if (mkdir(dir, 0755) != 0) return errno == EEXIST ? 0 : ob_io_errno(errno);
+    return ob_fsync_parent(dir);
+}
+
 /* mkdir -p: a stream's log directory may be the first thing under a new data dir. */
 static int ensure_dir(const char *dir) {
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST) return 0;
+    if (mkdir(dir, 0755) == 0) return ob_fsync_parent(dir);
+    if (errno == EEXIST) return 0;
     if (errno != ENOENT) return ob_io_errno(errno);
     char *parent = ob_xstrdup(dir);
     char *slash = strrchr(parent, '/');
@@ -37,8 +45,7 @@ static int ensure_dir(const char *dir) {
         rc = ensure_dir(parent);
     }
     free(parent);
-    if (rc) return rc;
-    return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : ob_io_errno(errno);
+    return rc ? rc : mkdir_durable(dir);
 }
 
 static bool parse_seg_name(const char *name, uint64_t *ord) {
@@ -76,7 +83,7 @@ static int list_segments(struct ob_log *log, uint64_t **ords, size_t *n) {
         }
     }
     closedir(d);
-    qsort(*ords, *n, sizeof **ords, cmp_u64);
+    if (*n) qsort(*ords, *n, sizeof **ords, cmp_u64);
     return 0;
 }
 
@@ -147,8 +154,6 @@ static void release(struct ob_log *log) {
     free(log->segs);
     log->segs = NULL;
     log->nsegs = 0;
-    if (log->dirfd >= 0) close(log->dirfd);
-    log->dirfd = -1;
     free(log->dir);
     log->dir = NULL;
 }
@@ -166,13 +171,8 @@ int ob_log_open(struct ob_store *st, const char *dir, const struct ob_log_option
     struct ob_log *log = ob_xcalloc(1, sizeof *log);
     log->st = st;
     log->dir = ob_xstrdup(dir);
-    log->dirfd = -1;
     ob_log_set_options(log, opt);
     int rc = ensure_dir(dir);
-    if (rc == 0) {
-        log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (log->dirfd < 0) rc = ob_io_errno(errno);
-    }
     if (rc == 0) rc = recover(log);
     if (rc) {
         OB_ERROR("store", "cannot open log", "dir=%s err=%s", dir, ob_strerror(rc));

@@ -13,6 +13,8 @@
  *  24  i64 ts       nanoseconds since the epoch
  *  32  body[len]
  * A zeroed or short header at the end of a file is a torn tail, not corruption.
+ * Decoding ignores flags and reserved (they are covered by the CRC, and left for a
+ * later version); encoding writes them as 0.
  */
 #ifndef OB_STORE_RECORD_H
 #define OB_STORE_RECORD_H
@@ -23,9 +25,9 @@
 
 #include "base/buf.h"
 
-#define OB_RECORD_MAGIC 0x4F425231u
+#define OB_RECORD_MAGIC  0x4F425231u
 #define OB_RECORD_HEADER 32u
-#define OB_RECORD_MAX (UINT32_C(256) << 20) /* body limit: 256 MiB */
+#define OB_RECORD_MAX    (UINT32_C(256) << 20) /* body limit: 256 MiB */
 
 /* Record types used by the core; the store treats them alike. */
 enum ob_record_type {
@@ -45,8 +47,7 @@ struct ob_record {
 /* Appends the encoded record to out. */
 void ob_record_encode(struct ob_buf *out, const struct ob_record *r);
 /* Encoded size of a record with a body of n bytes. */
-static inline size_t ob_record_size(size_t n)
-{
+static inline size_t ob_record_size(size_t n) {
     return OB_RECORD_HEADER + n;
 }
 

@@ -9,8 +9,11 @@
 #include "base/alloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define READ_CHUNK (64u * 1024u)
@@ -67,8 +70,29 @@ size_t ob_seg_index_find_seq(const struct ob_seg *s, uint64_t seq) {
     return lo;
 }
 
-int ob_fsync_dir(int dirfd) {
-    return fsync(dirfd) == 0 ? 0 : ob_io_errno(errno);
+/* Directories are opened only for this (rare: a segment created or removed), so a log
+ * costs one descriptor per segment and none for its directory. */
+int ob_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ob_io_errno(errno);
+    int rc = fsync(fd) == 0 ? 0 : ob_io_errno(errno);
+    close(fd);
+    return rc;
+}
+
+/* The parent by name, not "path/..": path may just have been removed. */
+int ob_fsync_parent(const char *path) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else
+        slash[slash == parent] = '\0'; /* "/x" keeps "/" */
+    return ob_fsync_dir(parent);
 }
 
 void ob_reader_init(struct ob_reader *rd, int fd, uint64_t from, uint64_t end, struct ob_buf *buf) {

@@ -60,7 +60,8 @@ struct ob_store_io {
 /* Starts the storage thread. loop is a uv_loop_t * (the bus loop). */
 int ob_store_open(struct ob_store **out, void *loop);
 /* Waits for every pending write, stops the thread, frees the store. Every log must
- * have been closed first. */
+ * have been closed first. The store's uv_async handle is closed here and freed by the
+ * loop's next iteration: run the loop (uv_run) before uv_loop_close. */
 void ob_store_close(struct ob_store *st);
 /* Replaces the I/O functions (NULL restores libc). Tests only; call while idle. */
 void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io);
@@ -76,8 +77,8 @@ struct ob_log_options {
     uint32_t fsync_interval_ms; /* 0: 100 */
 };
 
-/* Opens (creating if needed) the log in dir, recovering as described above. The
- * caller reads back what it needs with ob_log_scan. */
+/* Opens (creating if needed, with parents) the log in dir, recovering as described
+ * above. The caller reads back what it needs with ob_log_scan. */
 int ob_log_open(struct ob_store *st, const char *dir, const struct ob_log_options *opt,
                 struct ob_log **out);
 /* Flushes and closes; pending callbacks still run (during the close). */
@@ -99,16 +100,19 @@ typedef void (*ob_log_done_cb)(void *arg, int status);
 /*
  * Appends r (r->seq must exceed every seq appended before, including failed ones).
  * The encoded bytes are copied; r may be freed on return. cb (may be NULL) runs on the
- * loop thread when the record is durable per policy, or failed. Returns OB_ETOOBIG
- * if the record exceeds OB_RECORD_MAX, OB_ECLOSED after close; else 0.
+ * loop thread when the record is durable per policy, or failed; callbacks of one log
+ * run in append order. Returns OB_ETOOBIG if the record exceeds OB_RECORD_MAX,
+ * OB_ECLOSED after close, OB_EINVAL if r->seq does not increase or r->type is 0; else 0.
  */
 int ob_log_append(struct ob_log *log, const struct ob_record *r, ob_log_done_cb cb, void *arg);
 
 /* Calls fn for each record with seq >= from, in order, until fn returns nonzero (that
  * value is returned) or the end (0). Only records whose write completed are seen.
- * r and its body are valid during the call only. */
-int ob_log_scan(struct ob_log *log, uint64_t from,
-                int (*fn)(void *arg, const struct ob_record *r), void *arg);
+ * r and its body are valid during the call only. fn may append, but must not close
+ * this log or wait on the store (ob_store_drain); ob_log_drop_before does nothing
+ * while a scan runs. Read errors: OB_ECORRUPT, OB_EIO. */
+int ob_log_scan(struct ob_log *log, uint64_t from, int (*fn)(void *arg, const struct ob_record *r),
+                void *arg);
 /* Reads the record with exactly this seq. The body points into *scratch (reused).
  * OB_ENOENT if absent, OB_ECORRUPT on checksum failure, OB_EIO on read failure. */
 int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct ob_record *out);
@@ -118,15 +122,19 @@ int ob_log_seq_for_time(struct ob_log *log, int64_t ts_ns, uint64_t *out);
 /* Seals the current segment: the next append starts a new one. */
 void ob_log_roll(struct ob_log *log);
 /* Removes every whole segment whose records all have seq < seq (never the segment
- * being written). Returns how many segments were dropped. Files are unlinked on the
- * storage thread. */
+ * being written: the last one, which also keeps ob_log_last_seq across a reopen, nor
+ * one being compacted). Returns how many segments were dropped; they leave the log at
+ * once, their files are unlinked on the storage thread. */
 size_t ob_log_drop_before(struct ob_log *log, uint64_t seq);
 /*
  * Compaction: rewrites, on the storage thread, each sealed segment that holds any of
  * the drop[0..n) sequences (sorted ascending; copied), keeping every other record
  * byte-for-byte, then atomically renames the new file over the old one and fsyncs the
- * directory. A segment left empty is removed. cb runs when done. Incremental: one
- * segment is rewritten at a time so the loop never stalls.
+ * directory. A segment left empty is removed. cb runs when done (never inside this
+ * call) with 0 or the first error (the segment that failed is left as it was), or
+ * OB_ECLOSED if the log is closed first. Incremental: one segment is rewritten at a
+ * time so the loop never stalls. The last segment (the one appends go to) is not
+ * compacted; its records in drop stay. OB_EINVAL if drop is not sorted.
  */
 int ob_log_compact(struct ob_log *log, const uint64_t *drop, size_t n, ob_log_done_cb cb,
                    void *arg);

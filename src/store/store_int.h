@@ -92,7 +92,6 @@ struct ob_compact_job;
 struct ob_log {
     struct ob_store *st;
     char *dir;
-    int dirfd; /* for fsyncing the directory */
     struct ob_log_options opt;
     /* loop thread */
     struct ob_seg **segs;
@@ -201,6 +200,8 @@ static inline uint64_t ob_reader_pos(const struct ob_reader *rd) {
  * sets *err to the reason (0, OB_EAGAIN, OB_ECORRUPT, OB_EIO).
  */
 uint64_t ob_seg_scan(struct ob_seg *s, uint64_t end, uint64_t *prev_seq, int *err);
-int ob_fsync_dir(int dirfd);
+int ob_fsync_dir(const char *dir);
+/* fsyncs the directory holding path (after creating or removing path itself). */
+int ob_fsync_parent(const char *path);
 
 #endif
