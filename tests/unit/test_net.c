@@ -210,7 +210,7 @@ static void test_many_lines(void **state) {
     struct server *s = server_start(&default_limits);
     int fd = client(s->port, 0);
     size_t n = 20000 * 8;
-    char *out = malloc(n), *in = malloc(n);
+    char *out = malloc(n + 1), *in = malloc(n); /* +1: snprintf's last NUL */
     for (size_t i = 0; i < 20000; i++)
         snprintf(out + i * 8, 9, "%07zu\n", i);
     send_all(fd, out, n);
