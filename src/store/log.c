@@ -142,7 +142,7 @@ static int recover(struct ob_log *log) {
     free(ords);
     if (rc == 0 && log->nsegs == 0) {
         struct ob_seg *s;
-        rc = open_seg(log, 1, O_CREAT | O_TRUNC, &s);
+        rc = open_seg(log, 1, O_CREAT | O_EXCL, &s);
     }
     log->max_seq = prev;
     return rc;
@@ -250,7 +250,7 @@ static struct ob_seg *write_seg(struct ob_log *log, size_t n) {
     bool full = cur->alloc > 0 && cur->alloc + n > log->opt.segment_bytes;
     if (!full && !log->roll_next) return cur;
     struct ob_seg *s;
-    int rc = open_seg(log, cur->ordinal + 1, O_CREAT | O_TRUNC, &s);
+    int rc = open_seg(log, cur->ordinal + 1, O_CREAT | O_EXCL, &s);
     if (rc) {
         OB_WARN("store", "cannot create a segment; writing on", "dir=%s err=%s", log->dir,
                 ob_strerror(rc));

@@ -125,7 +125,6 @@ static void check_record(const struct ob_record *r) {
 
 struct acks {
     int ok, fail, last_err;
-    uint64_t next; /* callbacks of one log arrive in append order */
 };
 
 static void on_done(void *arg, int status) {
@@ -732,6 +731,78 @@ static void test_set_options(void **state) {
     assert_true(ob_log_segments(f->log) > 2);
 }
 
+static void test_interval_sync_on_close(void **state) {
+    struct fx *f = *state;
+    reset_faults();
+    ob_store_set_io(f->st, &test_io);
+    struct ob_log_options o = {0, OB_FSYNC_INTERVAL, 60000};
+    assert_int_equal(ob_log_open(f->st, f->dir, &o, &f->log), 0);
+    append_range(f, 1, 5, NULL);
+    assert_int_equal(ob_store_drain(f->st), 0);
+    int first = g_syncs; /* a log that never synced is due at once */
+    append_range(f, 6, 10, NULL);
+    assert_int_equal(ob_store_drain(f->st), 0);
+    assert_int_equal(g_syncs, first); /* the next one is a minute away... */
+    ob_log_close(f->log);
+    f->log = NULL;
+    assert_int_equal(g_syncs, first + 1); /* ...but closing flushes it */
+}
+
+struct order {
+    uint64_t seen[400];
+    size_t n;
+};
+
+struct order_arg {
+    struct order *o;
+    uint64_t tag;
+};
+
+static void on_order(void *arg, int status) {
+    struct order_arg *a = arg;
+    assert_int_equal(status, 0);
+    a->o->seen[a->o->n++] = a->tag;
+}
+
+/* Two logs in one store: one group commit syncs each file once per round, and each
+ * log's callbacks run in its append order. */
+static void test_two_logs(void **state) {
+    struct fx *f = *state;
+    reset_faults();
+    ob_store_set_io(f->st, &test_io);
+    open_log(f, 0, OB_FSYNC_ALWAYS);
+    char dir2[1100];
+    snprintf(dir2, sizeof dir2, "%s2", f->dir);
+    struct ob_log *log2;
+    struct ob_log_options o = {0, OB_FSYNC_ALWAYS, 0};
+    assert_int_equal(ob_log_open(f->st, dir2, &o, &log2), 0);
+    static struct order ord;
+    static struct order_arg args[400];
+    ord.n = 0;
+    for (uint64_t s = 1; s <= 200; s++) {
+        args[s - 1] = (struct order_arg){&ord, s};
+        args[199 + s] = (struct order_arg){&ord, 1000 + s};
+        uint8_t body[300];
+        body_fill(s, body);
+        struct ob_record r = {OB_REC_MSG, s, (int64_t)s * 1000, ob_slice_make(body, body_len(s))};
+        assert_int_equal(ob_log_append(f->log, &r, on_order, &args[s - 1]), 0);
+        assert_int_equal(ob_log_append(log2, &r, on_order, &args[199 + s]), 0);
+    }
+    assert_int_equal(ob_store_drain(f->st), 0);
+    assert_int_equal(ord.n, 400);
+    uint64_t next1 = 1, next2 = 1001;
+    for (size_t i = 0; i < ord.n; i++) {
+        if (ord.seen[i] < 1000)
+            assert_true(ord.seen[i] == next1++);
+        else
+            assert_true(ord.seen[i] == next2++);
+    }
+    print_message("two logs: 400 records, %d fdatasync\n", (int)g_syncs);
+    assert_true(g_syncs >= 2 && g_syncs < 40);
+    expect_range(log2, 1, 200, NULL);
+    assert_int_equal(ob_log_destroy(log2), 0);
+}
+
 /* ---- time lookups ------------------------------------------------------------------- */
 
 static void test_seq_for_time(void **state) {
@@ -1018,6 +1089,8 @@ int main(void) {
         T(test_fsync_never),
         T(test_fsync_interval),
         T(test_set_options),
+        T(test_interval_sync_on_close),
+        T(test_two_logs),
         T(test_seq_for_time),
         T(test_seq_for_time_unordered),
         T(test_drop_before),
