@@ -12,9 +12,10 @@
 
 static const char hex[] = "0123456789ABCDEF";
 
-/* Bytes a token cannot carry literally (besides '.', which gets the shorter "//"). */
+/* Bytes a token cannot carry literally (besides '.', which gets the shorter "//"). NUL
+ * is not among them: MQTT forbids it, so "/00" is no escape. */
 static bool needs_hex(uint8_t b) {
-    return b <= 0x20 || b == 0x7F || b == '*' || b == '>';
+    return (b >= 0x01 && b <= 0x20) || b == 0x7F || b == '*' || b == '>';
 }
 
 static int hex_value(uint8_t c) {
