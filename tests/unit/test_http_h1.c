@@ -2,11 +2,12 @@
  * and bad requests with the status each must get, every request re-parsed with its
  * bytes arriving split at every point (and one byte at a time) through buffers that
  * move, pipelining, request-smuggling cases, limits, rebasing, helpers, encoding. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "base/buf.h"
 #include "http/h1.h"

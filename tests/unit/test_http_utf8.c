@@ -2,11 +2,12 @@
  * matter (overlongs, surrogates, > U+10FFFF, truncated and impossible sequences), fail-
  * fast positions, piecewise feeding, and an exhaustive comparison with a reference
  * decoder over every 1-, 2- and 3-byte sequence. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "http/utf8.h"
 
