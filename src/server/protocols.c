@@ -1,0 +1,13 @@
+/*
+ * protocols.c — the table of protocol adapters built into this server. An adapter
+ * (src/proto/<name>/) exports a `const struct ob_protocol` and is listed here; the
+ * server starts listeners.<name> only when an adapter of that name is listed.
+ */
+#include "server/server.h"
+
+#include <stddef.h>
+
+const struct ob_protocol *const ob_server_protocols[] = {
+    &ob_echo_protocol,
+    NULL,
+};
