@@ -550,6 +550,8 @@ static void catch_signals(void) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* If whoever reads our output goes away, keep running to the cleanup. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int main(int argc, char **argv) {
