@@ -158,6 +158,13 @@ static int next_candidate(struct ob_log *log, struct ob_compact_job *job, struct
 }
 
 static void start_op(struct ob_log *log, struct ob_compact_job *job, struct ob_seg *s) {
+    int rc = ob_seg_fd(log, s); /* the storage thread reads the old file through it */
+    if (rc) {
+        job->status = rc;
+        job->next_ordinal = UINT64_MAX;
+        ob_store_submit(log->st, ob_op_new(log, OB_OP_NOP, NULL)); /* ends the job */
+        return;
+    }
     struct ob_op *op = ob_op_new(log, OB_OP_COMPACT, s);
     op->drop = job->drop;
     op->ndrop = job->n;
@@ -209,12 +216,12 @@ static void remove_seg(struct ob_log *log, struct ob_seg *s) {
         log->nsegs--;
         break;
     }
-    ob_seg_free(s);
+    ob_seg_free(log->st, s);
 }
 
 /* Swaps in the rewritten file and rebuilds its index from it. */
 static void swap_file(struct ob_seg *s, const struct ob_op *op) {
-    close(s->fd);
+    close(s->fd); /* open since start_op: busy kept the cache from closing it */
     s->fd = op->new_fd;
     s->size = s->alloc = s->wr_off = op->new_size;
     uint64_t prev = 0;
@@ -234,6 +241,7 @@ void ob_compact_done(struct ob_log *log, struct ob_op *op) {
         remove_seg(log, s);
     else if (op->new_fd >= 0)
         swap_file(s, op);
+    if (!op->removed && s->in_lru) ob_fd_trim(log->st);
     if (op->status && job) { /* stop this job: report the first error */
         job->status = op->status;
         job->next_ordinal = UINT64_MAX;

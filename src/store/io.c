@@ -65,10 +65,16 @@ int ob_io_sync_fd(struct ob_store *st, int fd) {
     return 0;
 }
 
-static void sync_interval(struct ob_store *st, struct ob_log *log) {
-    if (log->dirty_seg && ob_io_sync_fd(st, log->dirty_seg->fd) != 0)
-        OB_WARN("store", "interval fsync failed", "dir=%s errno=%d", log->dir, errno);
+static void forget_dirty(struct ob_log *log) {
+    if (log->dirty_fd >= 0) close(log->dirty_fd);
+    log->dirty_fd = -1;
     log->dirty_seg = NULL;
+}
+
+static void sync_interval(struct ob_store *st, struct ob_log *log) {
+    if (log->dirty_fd >= 0 && ob_io_sync_fd(st, log->dirty_fd) != 0)
+        OB_WARN("store", "interval fsync failed", "dir=%s errno=%d", log->dir, errno);
+    forget_dirty(log);
     log->last_sync_ns = ob_mono_ns();
 }
 
@@ -77,7 +83,14 @@ static void sync_interval(struct ob_store *st, struct ob_log *log) {
 static void mark_dirty(struct ob_store *st, struct ob_log *log, struct ob_seg *seg,
                        uint32_t interval_ms) {
     if (log->dirty_seg && log->dirty_seg != seg) sync_interval(st, log);
-    log->dirty_seg = seg;
+    if (!log->dirty_seg) {
+        log->dirty_fd = dup(seg->fd); /* fdcache.c may close seg->fd once sealed */
+        if (log->dirty_fd < 0) {
+            ob_io_sync_fd(st, seg->fd); /* cannot defer it: sync now */
+            return;
+        }
+        log->dirty_seg = seg;
+    }
     log->dirty_interval_ms = interval_ms ? interval_ms : 100;
     if (!log->in_dirty) {
         log->in_dirty = true;
@@ -171,13 +184,9 @@ static void sync_round(struct ob_store *st, struct ob_op *ops) {
     st->nround = 0;
 }
 
-static void forget_dirty(struct ob_log *log, struct ob_seg *seg) {
-    if (log->dirty_seg == seg) log->dirty_seg = NULL;
-}
-
 static void do_drop(struct ob_op *op) {
     char path[PATH_MAX];
-    forget_dirty(op->log, op->seg);
+    if (op->log->dirty_seg == op->seg) forget_dirty(op->log);
     ob_seg_path(path, sizeof path, op->log->dir, op->seg->ordinal, ".seg");
     if (unlink(path) != 0 && errno != ENOENT) {
         op->status = ob_io_errno(errno);

@@ -138,6 +138,7 @@ static int recover(struct ob_log *log) {
         struct ob_seg *s;
         rc = open_seg(log, ords[i], 0, &s);
         if (rc == 0) rc = recover_seg(log, s, i + 1 == n, &prev);
+        if (rc == 0 && i + 1 < n) ob_fd_sealed(log->st, s);
     }
     free(ords);
     if (rc == 0 && log->nsegs == 0) {
@@ -150,7 +151,7 @@ static int recover(struct ob_log *log) {
 
 static void release(struct ob_log *log) {
     for (size_t i = 0; i < log->nsegs; i++)
-        ob_seg_free(log->segs[i]);
+        ob_seg_free(log->st, log->segs[i]);
     free(log->segs);
     log->segs = NULL;
     log->nsegs = 0;
@@ -171,6 +172,7 @@ int ob_log_open(struct ob_store *st, const char *dir, const struct ob_log_option
     struct ob_log *log = ob_xcalloc(1, sizeof *log);
     log->st = st;
     log->dir = ob_xstrdup(dir);
+    log->dirty_fd = -1;
     ob_log_set_options(log, opt);
     int rc = ensure_dir(dir);
     if (rc == 0) rc = recover(log);
@@ -257,6 +259,7 @@ static struct ob_seg *write_seg(struct ob_log *log, size_t n) {
         return cur;
     }
     log->roll_next = false;
+    ob_fd_sealed(log->st, cur);
     return s;
 }
 
@@ -295,6 +298,7 @@ static void write_done(struct ob_log *log, struct ob_op *op) {
     } else {
         s->alloc -= op->bytes;
     }
+    if (s->in_lru && s->inflight == 0) ob_fd_trim(log->st);
     /* The segment is not touched below: a callback may close the log. */
     for (size_t i = 0; i < op->nrecs; i++) {
         log->st->appends--;
@@ -313,7 +317,7 @@ void ob_log_op_done(struct ob_op *op) {
         ob_compact_done(log, op);
         break;
     case OB_OP_DROP:
-        ob_seg_free(op->seg);
+        ob_seg_free(log->st, op->seg);
         break;
     case OB_OP_CLOSE:
         log->close_status = op->status;
@@ -361,7 +365,8 @@ int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct
     struct ob_reader rd;
     uint64_t off;
     size_t n;
-    int rc;
+    int rc = ob_seg_fd(log, s);
+    if (rc) return rc;
     ob_reader_init(&rd, s->fd, start_offset(s, seq), s->size, scratch);
     while ((rc = ob_reader_next(&rd, out, &off, &n)) == 0) {
         if (out->seq == seq) return 0;
@@ -370,19 +375,23 @@ int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct
     return rc == 1 ? OB_ENOENT : read_error(rc);
 }
 
-static int scan_seg(struct ob_seg *s, uint64_t from, struct ob_buf *buf,
+/* s is pinned while fn runs: fn may read other segments, which must not close this
+ * one's descriptor under the reader. */
+static int scan_seg(struct ob_log *log, struct ob_seg *s, uint64_t from, struct ob_buf *buf,
                     int (*fn)(void *arg, const struct ob_record *r), void *arg) {
     struct ob_reader rd;
     struct ob_record r;
     uint64_t off;
     size_t n;
-    int rc;
+    int rc = ob_seg_fd(log, s);
+    if (rc) return rc;
+    int stop = 0;
+    s->pins++;
     ob_reader_init(&rd, s->fd, start_offset(s, from), s->size, buf);
-    while ((rc = ob_reader_next(&rd, &r, &off, &n)) == 0) {
-        if (r.seq < from) continue;
-        int stop = fn(arg, &r);
-        if (stop) return stop;
-    }
+    while (!stop && (rc = ob_reader_next(&rd, &r, &off, &n)) == 0)
+        if (r.seq >= from) stop = fn(arg, &r);
+    s->pins--;
+    if (stop) return stop;
     return rc == 1 ? 0 : read_error(rc);
 }
 
@@ -392,7 +401,7 @@ int ob_log_scan(struct ob_log *log, uint64_t from, int (*fn)(void *arg, const st
     int rc = 0;
     log->scanning++;
     for (size_t i = seg_for_seq(log, from); rc == 0 && i < log->nsegs; i++)
-        if (log->segs[i]->first_seq) rc = scan_seg(log->segs[i], from, &buf, fn, arg);
+        if (log->segs[i]->first_seq) rc = scan_seg(log, log->segs[i], from, &buf, fn, arg);
     log->scanning--;
     ob_buf_release(&buf);
     return rc;
@@ -400,17 +409,18 @@ int ob_log_scan(struct ob_log *log, uint64_t from, int (*fn)(void *arg, const st
 
 /* First record with ts >= ts_ns inside s, starting from the first index span whose
  * largest timestamp reaches it (timestamps need not be monotonic). */
-static int time_in_seg(struct ob_seg *s, int64_t ts_ns, uint64_t *out) {
+static int time_in_seg(struct ob_log *log, struct ob_seg *s, int64_t ts_ns, uint64_t *out) {
     size_t j = 0;
     while (j < s->nidx && s->idx[j].max_ts < ts_ns)
         j++;
     if (j == s->nidx) return OB_ENOENT;
+    int rc = ob_seg_fd(log, s);
+    if (rc) return rc;
     struct ob_buf buf = OB_BUF_INIT;
     struct ob_reader rd;
     struct ob_record r;
     uint64_t off;
     size_t n;
-    int rc;
     ob_reader_init(&rd, s->fd, s->idx[j].off, s->size, &buf);
     while ((rc = ob_reader_next(&rd, &r, &off, &n)) == 0 && r.ts < ts_ns)
         continue;
@@ -422,7 +432,7 @@ static int time_in_seg(struct ob_seg *s, int64_t ts_ns, uint64_t *out) {
 int ob_log_seq_for_time(struct ob_log *log, int64_t ts_ns, uint64_t *out) {
     for (size_t i = 0; i < log->nsegs; i++) {
         struct ob_seg *s = log->segs[i];
-        if (s->first_seq && s->max_ts >= ts_ns) return time_in_seg(s, ts_ns, out);
+        if (s->first_seq && s->max_ts >= ts_ns) return time_in_seg(log, s, ts_ns, out);
     }
     return OB_ENOENT;
 }

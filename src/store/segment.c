@@ -26,8 +26,9 @@ struct ob_seg *ob_seg_new(uint64_t ordinal, int fd) {
     return s;
 }
 
-void ob_seg_free(struct ob_seg *s) {
+void ob_seg_free(struct ob_store *st, struct ob_seg *s) {
     if (!s) return;
+    ob_fd_forget(st, s);
     if (s->fd >= 0) close(s->fd);
     free(s->idx);
     free(s);

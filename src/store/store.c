@@ -225,6 +225,7 @@ int ob_store_open(struct ob_store **out, void *loop) {
     st->done_tail = &st->done;
     st->ready_tail = &st->ready;
     st->io = libc_io;
+    st->fd_limit = OB_STORE_FD_LIMIT;
     init_sync(st);
     st->async = ob_xcalloc(1, sizeof *st->async);
     if (uv_async_init(st->loop, st->async, on_async) != 0) {

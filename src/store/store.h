@@ -65,6 +65,10 @@ int ob_store_open(struct ob_store **out, void *loop);
 void ob_store_close(struct ob_store *st);
 /* Replaces the I/O functions (NULL restores libc). Tests only; call while idle. */
 void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io);
+/* How many sealed segments' files the store keeps open at most (least recently used
+ * are closed and reopened on demand); 0: the default, 256. Every log's last segment
+ * stays open regardless. */
+void ob_store_set_fd_limit(struct ob_store *st, size_t n);
 /* Number of submitted appends whose callbacks have not run yet. */
 size_t ob_store_pending(const struct ob_store *st);
 /* Runs the loop until nothing is pending. Returns the first error seen since the last

@@ -30,8 +30,11 @@ struct ob_idx {
 
 struct ob_seg {
     uint64_t ordinal;
-    int fd; /* opened by the loop thread; closed by whoever frees the segment */
+    int fd; /* loop thread opens and closes it; -1 while a sealed one is not cached */
     /* loop thread */
+    struct ob_seg *lru_prev, *lru_next; /* the store's open sealed segments (fdcache.c) */
+    bool in_lru;
+    int pins;           /* a scan is inside: keep the descriptor */
     uint64_t size;      /* bytes of completed writes: readers stop here */
     uint64_t alloc;     /* size plus queued bytes: decides when to roll */
     size_t inflight;    /* write ops queued or running on this segment */
@@ -109,6 +112,7 @@ struct ob_log {
     int close_status;
     /* storage thread */
     struct ob_seg *dirty_seg; /* written under OB_FSYNC_INTERVAL, not yet synced */
+    int dirty_fd;             /* a dup of its descriptor: the loop may close the original */
     struct ob_log *dirty_next;
     bool in_dirty;
     int64_t last_sync_ns;
@@ -133,6 +137,8 @@ struct ob_store {
     size_t appends;                    /* records whose callbacks have not run */
     int first_err;
     bool referenced;
+    struct ob_seg *lru_head, *lru_tail; /* open sealed segments, most recent first */
+    size_t nlru, fd_limit;
     /* storage thread */
     struct ob_store_io tio; /* copy of io taken with each round */
     struct ob_log *dirty;   /* logs with an OB_FSYNC_INTERVAL sync owed */
@@ -169,9 +175,20 @@ void ob_compact_fail_all(struct ob_log *log, int status);
 /* log.c (loop thread) */
 void ob_log_op_done(struct ob_op *op);
 
+/* fdcache.c (loop thread) */
+#define OB_STORE_FD_LIMIT 256
+/* s was just sealed (or recovered as sealed) with an open descriptor: cache it. */
+void ob_fd_sealed(struct ob_store *st, struct ob_seg *s);
+/* Makes s->fd valid, reopening the file if the cache closed it. */
+int ob_seg_fd(struct ob_log *log, struct ob_seg *s);
+void ob_fd_forget(struct ob_store *st, struct ob_seg *s);
+/* Closes what is over the limit; called again when a cached segment stops being in use
+ * (its writes completed, its compaction ended). */
+void ob_fd_trim(struct ob_store *st);
+
 /* segment.c */
 struct ob_seg *ob_seg_new(uint64_t ordinal, int fd);
-void ob_seg_free(struct ob_seg *s);
+void ob_seg_free(struct ob_store *st, struct ob_seg *s);
 void ob_seg_path(char *out, size_t n, const char *dir, uint64_t ordinal, const char *ext);
 void ob_seg_index_add(struct ob_seg *s, uint64_t seq, int64_t ts, uint64_t off, size_t n);
 void ob_seg_index_reset(struct ob_seg *s);

@@ -997,6 +997,69 @@ static void test_compaction_closed_early(void **state) {
     assert_int_equal(d.status, OB_ECLOSED);
 }
 
+static size_t open_fds(void) {
+    return count_files("/proc/self/fd", "") - 2; /* less "." and ".." */
+}
+
+struct nested {
+    struct ob_log *log;
+    struct ob_buf scratch;
+    uint64_t n, last;
+};
+
+/* Reads a far-away record from inside a scan: that opens other segments, which must
+ * not close the one the scan is reading. */
+static int scan_and_read(void *arg, const struct ob_record *r) {
+    struct nested *ns = arg;
+    check_record(r);
+    assert_true(r->seq == ns->last + 1);
+    ns->last = r->seq;
+    ns->n++;
+    struct ob_record other;
+    uint64_t far = (r->seq * 7919) % 600 + 1;
+    assert_int_equal(ob_log_read(ns->log, far, &ns->scratch, &other), 0);
+    assert_true(other.seq == far);
+    return 0;
+}
+
+static void test_fd_limit(void **state) {
+    struct fx *f = *state;
+    ob_store_set_fd_limit(f->st, 3);
+    size_t base = open_fds();
+    open_log(f, 1024, OB_FSYNC_INTERVAL);
+    append_range(f, 1, 600, NULL);
+    assert_int_equal(ob_store_drain(f->st), 0);
+    assert_true(ob_log_segments(f->log) > 50);
+    print_message("fds: base %zu now %zu\n", base, open_fds());
+    assert_true(open_fds() <= base + 3 + 2); /* 3 sealed, the last, the interval dup */
+    struct ob_buf scratch = OB_BUF_INIT;
+    struct ob_record r;
+    for (uint64_t i = 0; i < 600; i++) {
+        uint64_t seq = (i * 389) % 600 + 1;
+        assert_int_equal(ob_log_read(f->log, seq, &scratch, &r), 0);
+        check_record(&r);
+    }
+    ob_buf_release(&scratch);
+    assert_true(open_fds() <= base + 3 + 2);
+    struct nested ns = {f->log, OB_BUF_INIT, 0, 0};
+    assert_int_equal(ob_log_scan(f->log, 1, scan_and_read, &ns), 0);
+    assert_true(ns.n == 600);
+    ob_buf_release(&ns.scratch);
+    uint64_t drop[] = {5, 6, 300, 301, 302};
+    struct done d = {0, 99};
+    assert_int_equal(ob_log_compact(f->log, drop, 5, on_compact, &d), 0);
+    wait_done(f, &d);
+    assert_int_equal(d.status, 0);
+    assert_true(open_fds() <= base + 3 + 2);
+    reopen(f, 1024);
+    assert_true(open_fds() <= base + 3 + 1);
+    uint64_t seq;
+    assert_int_equal(ob_log_seq_for_time(f->log, 2000, &seq), 0);
+    assert_true(seq == 2);
+    assert_int_equal(ob_log_scan(f->log, 0, stop_at_five, NULL), 0); /* 5 is gone */
+    ob_store_set_fd_limit(f->st, 0);
+}
+
 /* ---- closing ------------------------------------------------------------------------ */
 
 static void test_close_runs_pending_callbacks(void **state) {
@@ -1098,6 +1161,7 @@ int main(void) {
         T(test_compaction_nothing_to_do),
         T(test_compaction_write_failure),
         T(test_compaction_closed_early),
+        T(test_fd_limit),
         T(test_close_runs_pending_callbacks),
         T(test_close_inside_callback),
         T(test_loop_delivers_callbacks),
