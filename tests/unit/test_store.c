@@ -21,11 +21,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -76,11 +78,23 @@ static int setup(void **state) {
     return 0;
 }
 
+/* For the fork test: no storage thread exists when the child is forked. */
+static int setup_nostore(void **state) {
+    int rc = setup(state);
+    struct fx *f = *state;
+    ob_store_close(f->st);
+    f->st = NULL;
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return rc;
+}
+
 static int teardown(void **state) {
     struct fx *f = *state;
-    ob_store_set_io(f->st, NULL);
-    ob_log_close(f->log);
-    ob_store_close(f->st);
+    if (f->st) {
+        ob_store_set_io(f->st, NULL);
+        ob_log_close(f->log);
+        ob_store_close(f->st);
+    }
     /* uv_run returning at all shows an idle store keeps no handle referenced. */
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -154,14 +168,14 @@ static void append_range(struct fx *f, uint64_t from, uint64_t to, struct acks *
 }
 
 struct seqs {
-    uint64_t v[8192];
+    uint64_t v[1 << 16];
     size_t n;
 };
 
 static int collect(void *arg, const struct ob_record *r) {
     struct seqs *s = arg;
     check_record(r);
-    assert_true(s->n < 8192);
+    assert_true(s->n < (1 << 16));
     s->v[s->n++] = r->seq;
     return 0;
 }
@@ -559,6 +573,74 @@ static void test_leftover_tmp_removed(void **state) {
     reopen(f, 0);
     assert_int_equal(count_files(f->dir, ".tmp"), 0);
     expect_range(f->log, 1, 3, NULL);
+}
+
+/* A writer process killed with SIGKILL mid-stream: every record whose callback
+ * reported success is there after recovery, and the log takes appends again. (A
+ * process kill keeps the page cache; power loss is what fdatasync is for.) */
+struct child_ctx {
+    int wfd;
+    uint64_t next;
+};
+
+static void child_ack(void *arg, int status) {
+    struct child_ctx *c = arg;
+    if (status) _exit(3);
+    uint64_t seq = c->next++; /* callbacks of one log run in append order */
+    if (write(c->wfd, &seq, sizeof seq) != (ssize_t)sizeof seq) _exit(4);
+}
+
+static void child_writer(const char *dir, int wfd) {
+    uv_loop_t loop;
+    struct ob_store *st;
+    struct ob_log *log;
+    struct ob_log_options o = {8192, OB_FSYNC_ALWAYS, 0};
+    if (uv_loop_init(&loop) || ob_store_open(&st, &loop) || ob_log_open(st, dir, &o, &log))
+        _exit(2);
+    struct child_ctx c = {wfd, 1};
+    for (uint64_t seq = 1;;) {
+        for (int i = 0; i < 20; i++, seq++) {
+            uint8_t body[300];
+            body_fill(seq, body);
+            struct ob_record r = {OB_REC_MSG, seq, (int64_t)seq * 1000,
+                                  ob_slice_make(body, body_len(seq))};
+            if (ob_log_append(log, &r, child_ack, &c)) _exit(5);
+        }
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+static void test_kill9_keeps_acked(void **state) {
+    struct fx *f = *state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        child_writer(f->dir, p[1]);
+    }
+    close(p[1]);
+    uint64_t acked = 0, seq;
+    while (acked < 3000 && read(p[0], &seq, sizeof seq) == (ssize_t)sizeof seq)
+        acked = seq;
+    kill(pid, SIGKILL);
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst)); /* it was still writing, not failing */
+    while (read(p[0], &seq, sizeof seq) == (ssize_t)sizeof seq)
+        acked = seq;
+    close(p[0]);
+    assert_int_equal(ob_store_open(&f->st, &f->loop), 0);
+    open_log(f, 8192, OB_FSYNC_ALWAYS);
+    uint64_t last = ob_log_last_seq(f->log);
+    print_message("kill -9: %llu acked, %llu recovered\n", (unsigned long long)acked,
+                  (unsigned long long)last);
+    assert_true(acked >= 3000);
+    assert_true(last >= acked);
+    expect_range(f->log, 1, last, NULL);
+    append(f->log, last + 1, NULL);
+    assert_int_equal(ob_store_drain(f->st), 0);
 }
 
 /* ---- fault injection ---------------------------------------------------------------- */
@@ -1144,6 +1226,7 @@ int main(void) {
         T(test_flipped_bit_in_last_record),
         T(test_corrupt_sealed_segment),
         T(test_leftover_tmp_removed),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_acked, setup_nostore, teardown),
         T(test_enospc),
         T(test_enospc_after_partial_write),
         T(test_edquot_and_eio_on_write),
