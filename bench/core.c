@@ -322,10 +322,10 @@ static void durable_run(struct ob_bus *bus, unsigned window, double secs,
     while (now_s() - t0 < secs && !g_stop) {
         while (d.outstanding < window) {
             struct ob_msg *m = new_msg("bench.durable", payload, sizeof payload);
+            d.outstanding++; /* first: the ack may come before ob_publish returns */
             int rc = ob_publish(bus, m, on_pub_ack, &d);
             ob_msg_unref(m);
             if (rc) die("ob_publish", rc);
-            d.outstanding++;
         }
         ob_bus_run(bus, OB_RUN_ONCE);
     }
