@@ -911,11 +911,71 @@ static void test_encode_refusals(void **state) {
     q = (struct ob_mqtt_packet){.type = OB_MQTT_CONNACK,
                                 .connack = {.session_present = true, .reason = 0x80}};
     assert_int_equal(ob_mqtt_encode(&b, 5, &q), OB_EINVAL);
+    q = (struct ob_mqtt_packet){.type = OB_MQTT_AUTH,
+                                .props = {.present = BIT(OB_MQTT_PROP_AUTH_DATA)}};
+    assert_int_equal(ob_mqtt_encode(&b, 5, &q), OB_EINVAL); /* data without method */
     q = (struct ob_mqtt_packet){.type = 0};
     assert_int_equal(ob_mqtt_encode(&b, 5, &q), OB_EINVAL);
     q = (struct ob_mqtt_packet){.type = OB_MQTT_PINGREQ, .props = {.nuser = 1, .user = users}};
     assert_int_equal(ob_mqtt_encode(&b, 5, &q), OB_EINVAL);
     ob_buf_release(&b);
+}
+
+/* The session's sequence: a decoder that knows no version takes only CONNECT, then is told
+ * the level the CONNECT carried. */
+static void test_session_flow(void **state) {
+    (void)state;
+    struct ob_mqtt_decoder d;
+    struct ob_mqtt_packet pkt;
+    size_t used;
+    static const uint8_t in[] = {0x10, 13, 0,    4, 'M', 'Q', 'T', 'T', 5,    2, 0, 60,   0,
+                                 0,    0,  0x30, 7, 0,   1,   't', 3,   0x23, 0, 7, 0xE0, 0};
+    ob_mqtt_decoder_init(&d, 0, 0);
+    assert_int_equal(ob_mqtt_decode(&d, in, sizeof in, &used, &pkt), 1);
+    assert_int_equal(used, 15);
+    assert_int_equal(pkt.connect.version, OB_MQTT_V5);
+    assert_int_equal(d.version, 0); /* the session decides */
+    ob_mqtt_decoder_set_version(&d, pkt.connect.version);
+    assert_int_equal(ob_mqtt_decode(&d, in + 15, sizeof in - 15, &used, &pkt), 1);
+    assert_int_equal(pkt.props.topic_alias, 7);
+    assert_int_equal(ob_mqtt_decode(&d, in + 24, 2, &used, &pkt), 1);
+    assert_int_equal(pkt.type, OB_MQTT_DISCONNECT);
+    ob_mqtt_decoder_release(&d);
+}
+
+/* ob_mqtt_packet_equal notices a difference in any field. */
+static void test_equality(void **state) {
+    (void)state;
+    struct ob_mqtt_packet pk[40];
+    size_t n = samples(OB_MQTT_V5, pk);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++)
+            if (i != j && pk[i].type == pk[j].type)
+                assert_false(ob_mqtt_packet_equal(&pk[i], &pk[j]));
+        assert_true(ob_mqtt_packet_equal(&pk[i], &pk[i]));
+    }
+    struct ob_mqtt_packet a = pk[0], b = pk[0]; /* CONNECT with full properties */
+    static const struct ob_header other_users[] = {{S("k1"), S("v1")}, {S("k2"), S("x")}};
+    b.props.user = other_users;
+    b.props.nuser = 2;
+    assert_false(ob_mqtt_packet_equal(&a, &b));
+    a.props.nuser = 2;
+    assert_false(ob_mqtt_packet_equal(&a, &b));
+    a.props.user = other_users;
+    assert_true(ob_mqtt_packet_equal(&a, &b));
+    b.props.receive_maximum++;
+    assert_false(ob_mqtt_packet_equal(&a, &b));
+    b = a;
+    b.props.auth_method = (struct ob_slice)S("other");
+    assert_false(ob_mqtt_packet_equal(&a, &b));
+    struct ob_mqtt_props x = full_props(OB_MQTT_PUBLISH), y = x;
+    static const uint32_t ids[] = {1, 127, 128, 5};
+    y.sub_ids = ids;
+    assert_false(ob_mqtt_props_equal(&x, &y));
+    y.nsub_ids = 3;
+    assert_false(ob_mqtt_props_equal(&x, &y));
+    assert_true(ob_mqtt_props_empty(&(struct ob_mqtt_props){0}));
+    assert_false(ob_mqtt_props_empty(&x));
 }
 
 static void test_names(void **state) {
@@ -944,6 +1004,8 @@ int main(void) {
         cmocka_unit_test(test_bad_properties),
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_encode_refusals),
+        cmocka_unit_test(test_session_flow),
+        cmocka_unit_test(test_equality),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
