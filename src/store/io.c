@@ -176,17 +176,27 @@ static void sync_round(struct ob_store *st, struct ob_op *ops) {
         seg->wr_off = seg->round_start;
         truncate_tail(st, seg);
     }
-    for (struct ob_op *op = ops; op; op = op->next)
-        if (op->kind == OB_OP_WRITE && op->status == 0 && op->seg->round_failed)
-            op->status = OB_EIO;
+    for (struct ob_op *op = ops; op; op = op->next) {
+        if (op->kind != OB_OP_WRITE) continue;
+        if (op->status == 0 && op->seg->round_failed) op->status = OB_EIO;
+        if (op->status) op->log->write_failed = true;
+    }
     for (size_t i = 0; i < st->nround; i++)
         st->round[i]->in_round = st->round[i]->round_sync = st->round[i]->round_failed = false;
     st->nround = 0;
 }
 
+/* A drop that follows a failed append is skipped: callers drop the segments that a
+ * record just appended (a consumer snapshot) makes redundant, and must not lose both.
+ * The file stays; the segment is back when the log is next opened. */
 static void do_drop(struct ob_op *op) {
     char path[PATH_MAX];
     if (op->log->dirty_seg == op->seg) forget_dirty(op->log);
+    if (op->log->write_failed) {
+        OB_WARN("store", "not dropping a segment after a failed write", "dir=%s seg=%llu",
+                op->log->dir, (unsigned long long)op->seg->ordinal);
+        return;
+    }
     ob_seg_path(path, sizeof path, op->log->dir, op->seg->ordinal, ".seg");
     if (unlink(path) != 0 && errno != ENOENT) {
         op->status = ob_io_errno(errno);
@@ -222,26 +232,30 @@ static void do_close(struct ob_store *st, struct ob_op *op) {
     if (op->destroy) op->status = destroy_dir(log);
 }
 
+/*
+ * Writes and compactions first, then the group fsync, then drops and closes. Removing
+ * files only after the round's writes are durable keeps "append a snapshot, then drop
+ * what it replaces" safe across a crash: the old segments go only once the snapshot
+ * is on disk. Closes come last so they see (and flush) everything before them.
+ */
 void ob_io_round(struct ob_store *st, struct ob_op *ops) {
     for (struct ob_op *op = ops; op; op = op->next) {
-        switch (op->kind) {
-        case OB_OP_WRITE:
+        if (op->kind == OB_OP_WRITE) {
             do_write(st, op);
-            break;
-        case OB_OP_COMPACT:
+            if (op->status) op->log->write_failed = true;
+        } else if (op->kind == OB_OP_COMPACT) {
             /* The rewrite may keep the file as it is, so it must not stay unsynced. */
             if (op->log->dirty_seg == op->seg) sync_interval(st, op->log);
             ob_io_compact(st, op);
-            break;
-        case OB_OP_DROP:
-            do_drop(op);
-            break;
-        case OB_OP_CLOSE:
-            do_close(st, op);
-            break;
-        case OB_OP_NOP:
-            break;
         }
     }
     sync_round(st, ops);
+    for (struct ob_op *op = ops; op; op = op->next) {
+        if (op->kind == OB_OP_DROP)
+            do_drop(op);
+        else if (op->kind == OB_OP_CLOSE)
+            do_close(st, op);
+    }
+    for (struct ob_op *op = ops; op; op = op->next)
+        if (op->kind == OB_OP_DROP) op->log->write_failed = false;
 }

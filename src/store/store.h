@@ -128,7 +128,10 @@ void ob_log_roll(struct ob_log *log);
 /* Removes every whole segment whose records all have seq < seq (never the segment
  * being written: the last one, which also keeps ob_log_last_seq across a reopen, nor
  * one being compacted). Returns how many segments were dropped; they leave the log at
- * once, their files are unlinked on the storage thread. */
+ * once, their files are unlinked on the storage thread after every write queued
+ * before the call is durable. If one of those writes failed the files are kept (and
+ * come back at the next ob_log_open): dropping what a failed snapshot was to replace
+ * would lose both. */
 size_t ob_log_drop_before(struct ob_log *log, uint64_t seq);
 /*
  * Compaction: rewrites, on the storage thread, each sealed segment that holds any of

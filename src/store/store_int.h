@@ -116,6 +116,7 @@ struct ob_log {
     struct ob_log *dirty_next;
     bool in_dirty;
     int64_t last_sync_ns;
+    bool write_failed; /* a write failed since the last drop: skip drops (io.c) */
     uint32_t dirty_interval_ms;
 };
 

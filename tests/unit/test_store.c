@@ -960,6 +960,39 @@ static void test_drop_before(void **state) {
     expect_range(f->log, 1, 500, from_drop);
 }
 
+/* The consumer-snapshot pattern: roll, append a snapshot, drop what it replaces. When
+ * the snapshot fails, the old segments must stay on disk. */
+static void test_drop_after_failed_write(void **state) {
+    struct fx *f = *state;
+    reset_faults();
+    ob_store_set_io(f->st, &test_io);
+    open_log(f, 2048, OB_FSYNC_ALWAYS);
+    append_range(f, 1, 100, NULL);
+    assert_int_equal(ob_store_drain(f->st), 0);
+    size_t nseg = ob_log_segments(f->log);
+    ob_log_roll(f->log);
+    g_write_errno = ENOSPC;
+    struct acks a = {0};
+    append(f->log, 101, &a);
+    assert_true(ob_log_drop_before(f->log, 101) > 0);
+    assert_int_equal(ob_store_drain(f->st), OB_ENOSPC);
+    assert_int_equal(a.fail, 1);
+    assert_int_equal(count_files(f->dir, ".seg"), nseg + 1); /* nothing unlinked */
+    g_write_errno = 0;
+    reopen(f, 2048);
+    expect_range(f->log, 1, 100, NULL); /* the old state is all there */
+    ob_log_roll(f->log);
+    append(f->log, 102, &a);
+    size_t dropped = ob_log_drop_before(f->log, 102);
+    assert_int_equal(ob_store_drain(f->st), 0);
+    assert_int_equal(a.ok, 1);
+    assert_int_equal(dropped, nseg); /* 102 went to the empty segment 101 left */
+    assert_int_equal(count_files(f->dir, ".seg"), 1);
+    assert_int_equal(ob_log_segments(f->log), 1);
+    reopen(f, 2048);
+    expect_range(f->log, 102, 102, NULL);
+}
+
 struct done {
     int calls, status;
 };
@@ -1240,6 +1273,7 @@ int main(void) {
         T(test_seq_for_time),
         T(test_seq_for_time_unordered),
         T(test_drop_before),
+        T(test_drop_after_failed_write),
         T(test_compaction),
         T(test_compaction_nothing_to_do),
         T(test_compaction_write_failure),
