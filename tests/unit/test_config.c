@@ -329,9 +329,9 @@ static void test_env_overrides(void **state) {
 static void test_set_and_precedence(void **state) {
     (void)state;
     char *env[] = {"OMNIBUS_LOG__LEVEL=warn", "OMNIBUS_DATA_DIR=/env", NULL};
-    const char *sets[] = {"log.level=error", "listeners.http=[::1]:9000",
-                          "auth.rules=[{user: '*', effect: deny, actions: [publish], "
-                          "subjects: [a.>]}]"};
+    static const char rule[] = "auth.rules=[{user: '*', effect: deny, actions: [publish], "
+                               "subjects: [a.>]}]";
+    const char *sets[] = {"log.level=error", "listeners.http=[::1]:9000", rule};
     struct ob_config cfg;
     struct ob_diag d = {0};
     struct ob_config_source s = text_source("log: {level: debug}\ndata_dir: /file\n");
