@@ -131,8 +131,8 @@ static int recover_seg(struct ob_log *log, struct ob_seg *s, bool last, uint64_t
 }
 
 static int recover(struct ob_log *log) {
-    uint64_t *ords, prev = 0;
-    size_t n;
+    uint64_t *ords = NULL, prev = 0;
+    size_t n = 0;
     int rc = list_segments(log, &ords, &n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct ob_seg *s;
