@@ -675,6 +675,15 @@ static void test_bad_fixed_header(void **state) {
     MALFORMED(4, 0xC0, 0x80, 0x00);                   /* non-minimal remaining length */
     MALFORMED(5, 0x30, 0x83, 0x80, 0x00);
     PROTOCOL(0, 0xC0, 0x00); /* not CONNECT first */
+    /* 3.1 may set DUP on a resent SUBSCRIBE, UNSUBSCRIBE or PUBREL; 3.1.1 may not. */
+    MALFORMED(4, 0x6A, 0x02, 0x00, 0x01);
+    struct ob_mqtt_decoder d3;
+    struct ob_mqtt_packet p3;
+    decode_ok(&d3, 3, BYTES(0x6A, 0x02, 0x00, 0x01), &p3);
+    assert_int_equal(p3.ack.packet_id, 1);
+    ob_mqtt_decoder_release(&d3);
+    decode_ok(&d3, 3, BYTES(0x8A, 6, 0, 1, 0, 1, 'a', 1), &p3);
+    ob_mqtt_decoder_release(&d3);
     /* The error comes from the first byte: nothing after it is needed. */
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;

@@ -511,6 +511,9 @@ static int check_first_byte(struct ob_mqtt_decoder *d, uint8_t b) {
         return 0;
     }
     bool two = type == OB_MQTT_PUBREL || type == OB_MQTT_SUBSCRIBE || type == OB_MQTT_UNSUBSCRIBE;
+    /* 3.1 sent these three as QoS 1 messages and set DUP on a resend; later versions
+     * fixed the flags at 0010. */
+    if (two && d->version == OB_MQTT_V31 && flags == 0x0A) return 0;
     if (flags != (two ? 2 : 0)) return dfail(d, OB_MQTT_RC_MALFORMED, "reserved header flags");
     return 0;
 }
