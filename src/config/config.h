@@ -130,8 +130,8 @@ int ob_config_set(struct ob_config *cfg, const char *assignment, const char *sou
 void ob_config_release(struct ob_config *cfg);
 
 /* Whether a change to key (e.g. "log.level", "auth.users") takes effect on SIGHUP:
- * log.*, limits.* and auth.* do; listeners, data_dir, store and streams need a
- * restart. false for unknown keys. */
+ * log.*, limits.* (but max_msg_size) and auth.* do; listeners, data_dir, store and
+ * streams need a restart. false for unknown keys. */
 bool ob_config_key_reloadable(const char *key);
 
 /* Calls fn once per leaf key (lists count as one key) whose value differs between a

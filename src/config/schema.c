@@ -34,6 +34,7 @@ enum {
     F_REQUIRED = 1,   /* a list element must have this key */
     F_RELOAD = 2,     /* applied on SIGHUP (inherited by children) */
     F_EMPTY_NULL = 4, /* F_STR: "" is stored as NULL */
+    F_RESTART = 8,    /* needs a restart even inside a reloadable section */
 };
 
 struct ctx;
@@ -212,7 +213,8 @@ static const struct field limits_fields[] = {
      .kind = F_SIZE,
      FIELD(struct ob_limits_config, max_msg_size),
      .min = 1,
-     .max = 64 * MiB},
+     .max = 64 * MiB,
+     .flags = F_RESTART}, /* the bus takes it at open */
     {.name = "max_frame_size",
      .kind = F_SIZE,
      FIELD(struct ob_limits_config, max_frame_size),
@@ -710,7 +712,7 @@ static size_t diff_map(const struct field *fields, const char *a, const char *b,
     size_t n = 0;
     for (; fields->name; fields++) {
         char *p = join_path(path, fields->name);
-        bool r = reload || (fields->flags & F_RELOAD);
+        bool r = (reload || (fields->flags & F_RELOAD)) && !(fields->flags & F_RESTART);
         if (fields->kind == F_MAP) {
             n += diff_map(fields->sub, a + fields->off, b + fields->off, p, r, fn, arg);
         } else if (!field_equal(fields, a, b)) {
@@ -763,7 +765,7 @@ static int lookup(const char *path, enum cfg_expect *out, const char **bad, bool
         } else {
             f = fields ? find_field(fields, seg) : NULL;
             if (!f) return OB_ENOENT;
-            *reload = *reload || (f->flags & F_RELOAD);
+            *reload = (*reload || (f->flags & F_RELOAD)) && !(f->flags & F_RESTART);
             *out = expect_of(f);
             in_list = f->kind == F_LIST;
             fields = f->kind == F_MAP ? f->sub : NULL;

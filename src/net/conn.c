@@ -155,6 +155,11 @@ int ob_conn_write(struct ob_conn *c, const struct ob_slice *iov, size_t n, ob_re
     ch->bytes = 0;
     for (size_t i = 0; i < n; i++)
         if (iov[i].n) ch->iov[ch->n++] = iov[i], ch->bytes += iov[i].n;
+    if (!ch->bytes) { /* nothing to write: done already */
+        free(ch);
+        if (release) release(arg);
+        return 0;
+    }
     *c->pending_tail = ch;
     c->pending_tail = &ch->next;
     c->queued += ch->bytes;
@@ -203,7 +208,11 @@ static void teardown(struct ob_conn *c) {
     c->dead = true;
     c->reading = false;
     if (c->linked) net_conn_unlink(c->net, c);
-    if (c->accepted && c->l->proto->on_close) c->l->proto->on_close(c, c->status);
+    if (c->accepted) {
+        OB_DEBUG("net", "connection closed", "listener=%s conn=%llu peer=%s status=\"%s\"",
+                 c->l->name, (unsigned long long)c->id, c->peer_name, ob_strerror(c->status));
+        if (c->l->proto->on_close) c->l->proto->on_close(c, c->status);
+    }
     struct chunk *pending = c->pending;
     c->pending = NULL;
     c->pending_tail = &c->pending;
@@ -282,6 +291,8 @@ void conn_accept(struct listener *l) {
         teardown(c);
         return;
     }
+    OB_DEBUG("net", "connection accepted", "listener=%s conn=%llu peer=%s", l->name,
+             (unsigned long long)c->id, c->peer_name);
     update_reading(c);
     arm_idle(c);
 }

@@ -450,6 +450,7 @@ static void test_diff_and_reloadable(void **state) {
     assert_true(got.reload[3]);
     assert_true(ob_config_key_reloadable("auth.rules"));
     assert_true(ob_config_key_reloadable("limits.max_connections"));
+    assert_false(ob_config_key_reloadable("limits.max_msg_size")); /* the bus has it */
     assert_false(ob_config_key_reloadable("streams"));
     assert_false(ob_config_key_reloadable("store.fsync"));
     assert_false(ob_config_key_reloadable("no.such"));
