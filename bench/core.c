@@ -406,7 +406,7 @@ static void section_durable(const struct opts *o, const char *dir) {
     make_stream(bus, "durable", "bench.durable", OB_FSYNC_ALWAYS);
     ob_store_set_io(bus->store, &counting_io);
     for (size_t i = 0; i < 3 && !g_stop; i++)
-        durable_window(bus, dir, windows[i], o);
+        durable_window(bus, data, windows[i], o);
     ob_bus_close(bus);
     rm_rf(data);
 }
