@@ -22,7 +22,8 @@ static void flush(struct ob_conn *c);
 
 /* Reads while nobody holds a pause: not congested, not paused by the protocol, not
  * closing. */
-static void update_reading(struct ob_conn *c) {
+static void update_reading(struct ob_conn *c)
+{
     bool want = !c->dead && !c->closing && !c->congested && !c->paused;
     if (want == c->reading) return;
     c->reading = want;
@@ -32,7 +33,8 @@ static void update_reading(struct ob_conn *c) {
         c->tp->read_stop(c);
 }
 
-static void on_timer(uv_timer_t *t) {
+static void on_timer(uv_timer_t *t)
+{
     struct ob_conn *c = t->data;
     if (c->closing) {
         teardown(c); /* linger expired: drop what could not be written */
@@ -42,7 +44,8 @@ static void on_timer(uv_timer_t *t) {
     ob_conn_close(c, OB_ETIMEDOUT);
 }
 
-static void arm_idle(struct ob_conn *c) {
+static void arm_idle(struct ob_conn *c)
+{
     if (c->dead || c->closing) return;
     if (c->idle_ms)
         uv_timer_start(&c->timer, on_timer, c->idle_ms, 0);
@@ -50,35 +53,41 @@ static void arm_idle(struct ob_conn *c) {
         uv_timer_stop(&c->timer);
 }
 
-void ob_conn__read(struct ob_conn *c, const uint8_t *p, size_t n) {
+void ob_conn__read(struct ob_conn *c, const uint8_t *p, size_t n)
+{
     if (c->dead || c->closing) return;
     arm_idle(c);
     c->l->proto->on_data(c, p, n);
 }
 
-void ob_conn__eof(struct ob_conn *c, int status) {
+void ob_conn__eof(struct ob_conn *c, int status)
+{
     if (status)
         ob_conn_abort(c, status);
     else
         ob_conn_close(c, 0); /* a half-close still gets the replies already queued */
 }
 
-void ob_conn__read_buffer(struct ob_conn *c, uint8_t **p, size_t *n) {
+void ob_conn__read_buffer(struct ob_conn *c, uint8_t **p, size_t *n)
+{
     *p = c->net->readbuf;
     *n = sizeof c->net->readbuf;
 }
 
-void *ob_conn__loop(struct ob_conn *c) {
+void *ob_conn__loop(struct ob_conn *c)
+{
     return c->net->loop;
 }
 
-void **ob_conn__tp_state(struct ob_conn *c) {
+void **ob_conn__tp_state(struct ob_conn *c)
+{
     return &c->tp_state;
 }
 
 /* ---- writing ---------------------------------------------------------------------- */
 
-static void release_chunks(struct chunk *ch) {
+static void release_chunks(struct chunk *ch)
+{
     while (ch) {
         struct chunk *next = ch->next;
         if (ch->release) ch->release(ch->arg);
@@ -88,14 +97,16 @@ static void release_chunks(struct chunk *ch) {
 }
 
 /* The queue size at which a connection is dropped as a slow consumer. */
-static size_t hard_limit(const struct ob_conn *c) {
+static size_t hard_limit(const struct ob_conn *c)
+{
     const struct ob_net_limits *l = &c->net->limits;
     return (size_t)(2 * l->write_buffer + l->max_frame_size);
 }
 
 /* Hands every pending chunk (up to OB_NET_MAX_IOV slices) to the transport as one
  * batch, unless a batch is already in flight. */
-static void flush(struct ob_conn *c) {
+static void flush(struct ob_conn *c)
+{
     if (c->writing || c->dead || !c->pending) return;
     struct ob_slice *iov = ob_xmalloc(OB_NET_MAX_IOV * sizeof *iov);
     size_t n = 0;
@@ -116,7 +127,8 @@ static void flush(struct ob_conn *c) {
     if (rc) ob_conn__written(c, rc);
 }
 
-static void drained(struct ob_conn *c) {
+static void drained(struct ob_conn *c)
+{
     if (c->congested && c->queued <= c->net->limits.write_buffer / 2) {
         c->congested = false;
         update_reading(c);
@@ -125,7 +137,8 @@ static void drained(struct ob_conn *c) {
     if (c->closing && !c->dead && c->queued == 0) teardown(c);
 }
 
-void ob_conn__written(struct ob_conn *c, int status) {
+void ob_conn__written(struct ob_conn *c, int status)
+{
     struct chunk *done = c->inflight;
     c->inflight = NULL;
     c->writing = false;
@@ -142,7 +155,8 @@ void ob_conn__written(struct ob_conn *c, int status) {
 }
 
 int ob_conn_write(struct ob_conn *c, const struct ob_slice *iov, size_t n, ob_release_fn release,
-                  void *arg) {
+                  void *arg)
+{
     if (c->dead || c->closing || n > OB_NET_MAX_IOV) {
         if (release) release(arg);
         return n > OB_NET_MAX_IOV ? OB_EINVAL : OB_ECLOSED;
@@ -177,23 +191,27 @@ int ob_conn_write(struct ob_conn *c, const struct ob_slice *iov, size_t n, ob_re
     return 0;
 }
 
-int ob_conn_write_copy(struct ob_conn *c, const void *p, size_t n) {
+int ob_conn_write_copy(struct ob_conn *c, const void *p, size_t n)
+{
     void *copy = ob_xmemdup(p, n);
     struct ob_slice s = {copy, n};
     return ob_conn_write(c, &s, 1, free, copy);
 }
 
-void ob_conn_release_msg(void *msg) {
+void ob_conn_release_msg(void *msg)
+{
     ob_msg_unref(msg);
 }
 
 /* ---- closing ----------------------------------------------------------------------- */
 
-static void on_timer_closed(uv_handle_t *h) {
+static void on_timer_closed(uv_handle_t *h)
+{
     ob_conn__closed(h->data);
 }
 
-void ob_conn__closed(struct ob_conn *c) {
+void ob_conn__closed(struct ob_conn *c)
+{
     if (--c->handles > 0) return;
     release_chunks(c->inflight);
     struct ob_net *net = c->net;
@@ -203,7 +221,8 @@ void ob_conn__closed(struct ob_conn *c) {
     net_check_done(net);
 }
 
-static void teardown(struct ob_conn *c) {
+static void teardown(struct ob_conn *c)
+{
     if (c->dead) return;
     c->dead = true;
     c->reading = false;
@@ -227,7 +246,8 @@ static void teardown(struct ob_conn *c) {
         ob_conn__closed(c);
 }
 
-void ob_conn_close(struct ob_conn *c, int status) {
+void ob_conn_close(struct ob_conn *c, int status)
+{
     if (c->dead || c->closing) return;
     c->closing = true;
     c->status = status;
@@ -239,7 +259,8 @@ void ob_conn_close(struct ob_conn *c, int status) {
     uv_timer_start(&c->timer, on_timer, c->net->linger_ms, 0);
 }
 
-void ob_conn_abort(struct ob_conn *c, int status) {
+void ob_conn_abort(struct ob_conn *c, int status)
+{
     if (c->dead) return;
     if (!c->closing) c->status = status;
     teardown(c);
@@ -247,7 +268,8 @@ void ob_conn_abort(struct ob_conn *c, int status) {
 
 /* ---- accepting ------------------------------------------------------------------- */
 
-static void name_peer(struct ob_conn *c) {
+static void name_peer(struct ob_conn *c)
+{
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (c->tp->peer(c, &c->peer) == 0 && c->peer.ss_family == AF_INET6) {
@@ -265,7 +287,8 @@ static void name_peer(struct ob_conn *c) {
     snprintf(c->peer_name, sizeof c->peer_name, "%s:%u", ip, port);
 }
 
-void conn_accept(struct listener *l) {
+void conn_accept(struct listener *l)
+{
     struct ob_net *net = l->net;
     struct ob_conn *c = ob_xcalloc(1, sizeof *c);
     c->net = net;
@@ -286,70 +309,87 @@ void conn_accept(struct listener *l) {
         teardown(c);
         return;
     }
-    c->accepted = !l->proto->on_accept || l->proto->on_accept(c) == 0;
-    if (!c->accepted) {
+    OB_DEBUG("net", "connection accepted", "listener=%s conn=%llu peer=%s", l->name,
+             (unsigned long long)c->id, c->peer_name);
+    /* Accepted before on_accept runs, so that a close from inside on_accept still
+     * reaches on_close; a refusal (nonzero) means the protocol kept nothing. */
+    c->accepted = true;
+    if (l->proto->on_accept && l->proto->on_accept(c) != 0) {
+        c->accepted = false;
         teardown(c);
         return;
     }
-    OB_DEBUG("net", "connection accepted", "listener=%s conn=%llu peer=%s", l->name,
-             (unsigned long long)c->id, c->peer_name);
+    if (c->dead) return;
     update_reading(c);
     arm_idle(c);
 }
 
 /* ---- accessors and per-connection settings --------------------------------------- */
 
-bool ob_conn_congested(const struct ob_conn *c) {
+bool ob_conn_congested(const struct ob_conn *c)
+{
     return c->congested;
 }
 
-size_t ob_conn_queued_bytes(const struct ob_conn *c) {
+size_t ob_conn_queued_bytes(const struct ob_conn *c)
+{
     return c->queued;
 }
 
-void ob_conn_pause(struct ob_conn *c) {
+void ob_conn_pause(struct ob_conn *c)
+{
     c->paused = true;
     update_reading(c);
 }
 
-void ob_conn_resume(struct ob_conn *c) {
+void ob_conn_resume(struct ob_conn *c)
+{
     c->paused = false;
     update_reading(c);
 }
 
-void ob_conn_set_idle_timeout(struct ob_conn *c, uint64_t ms) {
+void ob_conn_set_idle_timeout(struct ob_conn *c, uint64_t ms)
+{
     c->idle_ms = ms;
     arm_idle(c);
 }
 
-void *ob_conn_data(const struct ob_conn *c) {
+void *ob_conn_data(const struct ob_conn *c)
+{
     return c->data;
 }
 
-void ob_conn_set_data(struct ob_conn *c, void *data) {
+void ob_conn_set_data(struct ob_conn *c, void *data)
+{
     c->data = data;
 }
 
-void *ob_conn_proto_state(const struct ob_conn *c) {
+void *ob_conn_proto_state(const struct ob_conn *c)
+{
     return c->l->state;
 }
 
-const struct ob_proto_host *ob_conn_host(const struct ob_conn *c) {
+const struct ob_proto_host *ob_conn_host(const struct ob_conn *c)
+{
     return &c->l->host;
 }
 
-const struct sockaddr *ob_conn_peer(const struct ob_conn *c) {
+const struct sockaddr *ob_conn_peer(const struct ob_conn *c)
+{
     return (const struct sockaddr *)&c->peer;
 }
 
-const char *ob_conn_peer_name(const struct ob_conn *c) {
+const char *ob_conn_peer_name(const struct ob_conn *c)
+{
     return c->peer_name;
 }
 
-const char *ob_conn_listener_name(const struct ob_conn *c) {
+const char *ob_conn_listener_name(const struct ob_conn *c)
+{
     return c->l->name;
 }
 
-uint64_t ob_conn_id(const struct ob_conn *c) {
+uint64_t ob_conn_id(const struct ob_conn *c)
+{
     return c->id;
 }

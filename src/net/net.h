@@ -60,7 +60,8 @@ struct ob_protocol {
     /* Optional: per-listener adapter state, reachable with ob_conn_proto_state. */
     int (*listener_init)(void **state, const struct ob_proto_host *host);
     void (*listener_free)(void *state);
-    /* A connection arrived; return nonzero to refuse (it is closed at once). */
+    /* A connection arrived; return nonzero to refuse (it is closed at once, without
+     * on_close: free what was hung on it before returning). */
     int (*on_accept)(struct ob_conn *c);
     /* Bytes read; valid only during the call (parsers copy what they keep). */
     void (*on_data)(struct ob_conn *c, const uint8_t *p, size_t n);
