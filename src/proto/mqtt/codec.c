@@ -37,7 +37,8 @@ struct rcset {
 };
 #define RCSET(a) ((struct rcset){a, sizeof a})
 
-static struct rcset reasons_for(uint8_t type, uint8_t version) {
+static struct rcset reasons_for(uint8_t type, uint8_t version)
+{
     bool v5 = version == OB_MQTT_V5;
     switch (type) {
     case OB_MQTT_CONNACK:
@@ -61,12 +62,14 @@ static struct rcset reasons_for(uint8_t type, uint8_t version) {
     }
 }
 
-static bool reason_ok(uint8_t type, uint8_t version, uint8_t rc) {
+static bool reason_ok(uint8_t type, uint8_t version, uint8_t rc)
+{
     struct rcset s = reasons_for(type, version);
     return s.n && memchr(s.p, rc, s.n) != NULL;
 }
 
-static bool reasons_ok(uint8_t type, uint8_t version, struct ob_slice rcs) {
+static bool reasons_ok(uint8_t type, uint8_t version, struct ob_slice rcs)
+{
     for (size_t i = 0; i < rcs.n; i++)
         if (!reason_ok(type, version, rcs.p[i])) return false;
     return true;
@@ -74,30 +77,35 @@ static bool reasons_ok(uint8_t type, uint8_t version, struct ob_slice rcs) {
 
 /* ---- primitives ---------------------------------------------------------------------- */
 
-static int code_for(uint8_t reason) {
+static int code_for(uint8_t reason)
+{
     if (reason == OB_MQTT_RC_PACKET_TOO_LARGE) return OB_ETOOBIG;
     if (reason == OB_MQTT_RC_UNSUPPORTED_VERSION) return OB_ENOTSUP;
     return OB_EPROTO;
 }
 
-int ob_mqtt_rd_fail(struct ob_mqtt_rd *r, uint8_t reason, const char *what) {
+int ob_mqtt_rd_fail(struct ob_mqtt_rd *r, uint8_t reason, const char *what)
+{
     r->err->reason = reason;
     r->err->what = what;
     return code_for(reason);
 }
 
-static int need(struct ob_mqtt_rd *r, size_t k) {
+static int need(struct ob_mqtt_rd *r, size_t k)
+{
     if (r->n - r->off >= k) return 0;
     return ob_mqtt_rd_fail(r, OB_MQTT_RC_MALFORMED, "field runs past end of packet");
 }
 
-int ob_mqtt_rd_u8(struct ob_mqtt_rd *r, uint8_t *v) {
+int ob_mqtt_rd_u8(struct ob_mqtt_rd *r, uint8_t *v)
+{
     int rc = need(r, 1);
     if (!rc) *v = r->p[r->off++];
     return rc;
 }
 
-int ob_mqtt_rd_u16(struct ob_mqtt_rd *r, uint16_t *v) {
+int ob_mqtt_rd_u16(struct ob_mqtt_rd *r, uint16_t *v)
+{
     int rc = need(r, 2);
     if (rc) return rc;
     *v = (uint16_t)(r->p[r->off] << 8 | r->p[r->off + 1]);
@@ -105,7 +113,8 @@ int ob_mqtt_rd_u16(struct ob_mqtt_rd *r, uint16_t *v) {
     return 0;
 }
 
-int ob_mqtt_rd_u32(struct ob_mqtt_rd *r, uint32_t *v) {
+int ob_mqtt_rd_u32(struct ob_mqtt_rd *r, uint32_t *v)
+{
     int rc = need(r, 4);
     if (rc) return rc;
     const uint8_t *p = r->p + r->off;
@@ -114,7 +123,8 @@ int ob_mqtt_rd_u32(struct ob_mqtt_rd *r, uint32_t *v) {
     return 0;
 }
 
-int ob_mqtt_vbi_decode(const uint8_t *p, size_t n, uint32_t *value) {
+int ob_mqtt_vbi_decode(const uint8_t *p, size_t n, uint32_t *value)
+{
     uint32_t v = 0;
     for (size_t i = 0; i < 4; i++) {
         if (i == n) return 0;
@@ -128,18 +138,21 @@ int ob_mqtt_vbi_decode(const uint8_t *p, size_t n, uint32_t *value) {
     return -1;
 }
 
-size_t ob_mqtt_vbi_size(uint32_t v) {
+size_t ob_mqtt_vbi_size(uint32_t v)
+{
     return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
 }
 
-int ob_mqtt_rd_vbi(struct ob_mqtt_rd *r, uint32_t *v) {
+int ob_mqtt_rd_vbi(struct ob_mqtt_rd *r, uint32_t *v)
+{
     int len = ob_mqtt_vbi_decode(r->p + r->off, r->n - r->off, v);
     if (len <= 0) return ob_mqtt_rd_fail(r, OB_MQTT_RC_MALFORMED, "bad variable byte integer");
     r->off += (size_t)len;
     return 0;
 }
 
-int ob_mqtt_rd_bin(struct ob_mqtt_rd *r, struct ob_slice *s) {
+int ob_mqtt_rd_bin(struct ob_mqtt_rd *r, struct ob_slice *s)
+{
     uint16_t len;
     int rc = ob_mqtt_rd_u16(r, &len);
     if (!rc) rc = need(r, len);
@@ -149,48 +162,57 @@ int ob_mqtt_rd_bin(struct ob_mqtt_rd *r, struct ob_slice *s) {
     return 0;
 }
 
-int ob_mqtt_rd_str(struct ob_mqtt_rd *r, struct ob_slice *s) {
+int ob_mqtt_rd_str(struct ob_mqtt_rd *r, struct ob_slice *s)
+{
     int rc = ob_mqtt_rd_bin(r, s);
     if (rc) return rc;
     if (!ob_mqtt_utf8_valid(*s)) return ob_mqtt_rd_fail(r, OB_MQTT_RC_MALFORMED, "invalid UTF-8");
     return 0;
 }
 
-static bool rd_more(const struct ob_mqtt_rd *r) {
+static bool rd_more(const struct ob_mqtt_rd *r)
+{
     return r->off < r->n;
 }
 
-static int rd_end(struct ob_mqtt_rd *r) {
+static int rd_end(struct ob_mqtt_rd *r)
+{
     if (rd_more(r)) return ob_mqtt_rd_fail(r, OB_MQTT_RC_MALFORMED, "trailing bytes in packet");
     return 0;
 }
 
-static int rd_packet_id(struct ob_mqtt_rd *r, uint16_t *id) {
+static int rd_packet_id(struct ob_mqtt_rd *r, uint16_t *id)
+{
     int rc = ob_mqtt_rd_u16(r, id);
     if (!rc && *id == 0) return ob_mqtt_rd_fail(r, OB_MQTT_RC_PROTOCOL_ERROR, "packet id 0");
     return rc;
 }
 
-void ob_mqtt_wr_raw(struct ob_mqtt_wr *w, struct ob_slice s) {
+void ob_mqtt_wr_raw(struct ob_mqtt_wr *w, struct ob_slice s)
+{
     if (w->b) ob_buf_append(w->b, s.p, s.n);
     w->n += s.n;
 }
 
-void ob_mqtt_wr_u8(struct ob_mqtt_wr *w, uint8_t v) {
+void ob_mqtt_wr_u8(struct ob_mqtt_wr *w, uint8_t v)
+{
     ob_mqtt_wr_raw(w, ob_slice_make(&v, 1));
 }
 
-void ob_mqtt_wr_u16(struct ob_mqtt_wr *w, uint16_t v) {
+void ob_mqtt_wr_u16(struct ob_mqtt_wr *w, uint16_t v)
+{
     uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
     ob_mqtt_wr_raw(w, ob_slice_make(b, 2));
 }
 
-void ob_mqtt_wr_u32(struct ob_mqtt_wr *w, uint32_t v) {
+void ob_mqtt_wr_u32(struct ob_mqtt_wr *w, uint32_t v)
+{
     uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
     ob_mqtt_wr_raw(w, ob_slice_make(b, 4));
 }
 
-void ob_mqtt_wr_vbi(struct ob_mqtt_wr *w, uint32_t v) {
+void ob_mqtt_wr_vbi(struct ob_mqtt_wr *w, uint32_t v)
+{
     uint8_t b[4];
     size_t n = 0;
     do {
@@ -202,7 +224,8 @@ void ob_mqtt_wr_vbi(struct ob_mqtt_wr *w, uint32_t v) {
     ob_mqtt_wr_raw(w, ob_slice_make(b, n));
 }
 
-void ob_mqtt_wr_bin(struct ob_mqtt_wr *w, struct ob_slice s) {
+void ob_mqtt_wr_bin(struct ob_mqtt_wr *w, struct ob_slice s)
+{
     if (s.n > 65535) {
         w->err = OB_EINVAL;
         return;
@@ -221,11 +244,13 @@ struct dctx {
     uint8_t version;
 };
 
-static int fail(struct dctx *c, uint8_t reason, const char *what) {
+static int fail(struct dctx *c, uint8_t reason, const char *what)
+{
     return ob_mqtt_rd_fail(&c->r, reason, what);
 }
 
-static int props(struct dctx *c, unsigned where, struct ob_mqtt_props *out) {
+static int props(struct dctx *c, unsigned where, struct ob_mqtt_props *out)
+{
     if (c->version != OB_MQTT_V5) return 0;
     struct ob_mqtt_scratch *s =
         where == OB_MQTT_PROPS_WILL ? &c->d->will_scratch : &c->d->props_scratch;
@@ -233,7 +258,8 @@ static int props(struct dctx *c, unsigned where, struct ob_mqtt_props *out) {
 }
 
 /* Protocol name and level: "MQTT" 4 or 5, or 3.1's "MQIsdp" 3. */
-static int connect_version(struct dctx *c, struct ob_mqtt_connect *m) {
+static int connect_version(struct dctx *c, struct ob_mqtt_connect *m)
+{
     struct ob_slice name;
     int rc = ob_mqtt_rd_str(&c->r, &name);
     if (!rc) rc = ob_mqtt_rd_u8(&c->r, &m->version);
@@ -246,7 +272,8 @@ static int connect_version(struct dctx *c, struct ob_mqtt_connect *m) {
     return 0;
 }
 
-static int connect_flags(struct dctx *c, struct ob_mqtt_connect *m) {
+static int connect_flags(struct dctx *c, struct ob_mqtt_connect *m)
+{
     uint8_t f;
     int rc = ob_mqtt_rd_u8(&c->r, &f);
     if (rc) return rc;
@@ -266,7 +293,8 @@ static int connect_flags(struct dctx *c, struct ob_mqtt_connect *m) {
     return 0;
 }
 
-static int connect_will(struct dctx *c, struct ob_mqtt_connect *m) {
+static int connect_will(struct dctx *c, struct ob_mqtt_connect *m)
+{
     int rc = props(c, OB_MQTT_PROPS_WILL, &m->will_props);
     if (!rc) rc = ob_mqtt_rd_str(&c->r, &m->will_topic);
     if (!rc) rc = ob_mqtt_rd_bin(&c->r, &m->will_payload);
@@ -276,7 +304,8 @@ static int connect_will(struct dctx *c, struct ob_mqtt_connect *m) {
     return 0;
 }
 
-static int decode_connect(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_connect(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_connect *m = &pkt->connect;
     int rc = connect_version(c, m);
     if (!rc) rc = connect_flags(c, m);
@@ -289,7 +318,8 @@ static int decode_connect(struct dctx *c, struct ob_mqtt_packet *pkt) {
     return rc ? rc : rd_end(&c->r);
 }
 
-static int decode_connack(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_connack(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_connack *m = &pkt->connack;
     uint8_t f;
     int rc = ob_mqtt_rd_u8(&c->r, &f);
@@ -306,7 +336,8 @@ static int decode_connack(struct dctx *c, struct ob_mqtt_packet *pkt) {
 }
 
 /* Topic name rules, after properties (an empty topic is fine when an alias stands in). */
-static int publish_topic(struct dctx *c, const struct ob_mqtt_packet *pkt) {
+static int publish_topic(struct dctx *c, const struct ob_mqtt_packet *pkt)
+{
     struct ob_slice t = pkt->publish.topic;
     if (t.n == 0) {
         if (c->version == OB_MQTT_V5 && ob_mqtt_props_has(&pkt->props, OB_MQTT_PROP_TOPIC_ALIAS))
@@ -317,7 +348,8 @@ static int publish_topic(struct dctx *c, const struct ob_mqtt_packet *pkt) {
     return 0;
 }
 
-static int decode_publish(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_publish(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_publish *m = &pkt->publish;
     m->dup = c->flags & 0x08;
     m->qos = (c->flags >> 1) & 3;
@@ -333,7 +365,8 @@ static int decode_publish(struct dctx *c, struct ob_mqtt_packet *pkt) {
 }
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP: v5 may drop the reason (then 0) and the properties. */
-static int decode_ack(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_ack(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_ack *m = &pkt->ack;
     int rc = rd_packet_id(&c->r, &m->packet_id);
     if (rc || c->version != OB_MQTT_V5) return rc ? rc : rd_end(&c->r);
@@ -346,7 +379,8 @@ static int decode_ack(struct dctx *c, struct ob_mqtt_packet *pkt) {
     return rc ? rc : rd_end(&c->r);
 }
 
-static int sub_options(struct dctx *c, uint8_t o, struct ob_mqtt_sub *s) {
+static int sub_options(struct dctx *c, uint8_t o, struct ob_mqtt_sub *s)
+{
     uint8_t reserved = c->version == OB_MQTT_V5 ? 0xC0 : 0xFC;
     if (o & reserved) return fail(c, OB_MQTT_RC_MALFORMED, "subscription options reserved bits");
     s->qos = o & 3;
@@ -361,14 +395,16 @@ static int sub_options(struct dctx *c, uint8_t o, struct ob_mqtt_sub *s) {
     return 0;
 }
 
-static int read_filter(struct dctx *c, struct ob_slice *f) {
+static int read_filter(struct dctx *c, struct ob_slice *f)
+{
     int rc = ob_mqtt_rd_str(&c->r, f);
     if (!rc && !ob_mqtt_filter_valid(*f))
         rc = fail(c, OB_MQTT_RC_TOPIC_FILTER_INVALID, "invalid topic filter");
     return rc;
 }
 
-static int decode_subscribe(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_subscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_decoder *d = c->d;
     size_t n = 0;
     int rc = rd_packet_id(&c->r, &pkt->subscribe.packet_id);
@@ -389,7 +425,8 @@ static int decode_subscribe(struct dctx *c, struct ob_mqtt_packet *pkt) {
     return rc;
 }
 
-static int decode_unsubscribe(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_unsubscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_decoder *d = c->d;
     size_t n = 0;
     int rc = rd_packet_id(&c->r, &pkt->unsubscribe.packet_id);
@@ -408,7 +445,8 @@ static int decode_unsubscribe(struct dctx *c, struct ob_mqtt_packet *pkt) {
 }
 
 /* SUBACK, and UNSUBACK, which has reason codes only in v5. */
-static int decode_suback(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_suback(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     struct ob_mqtt_suback *m = &pkt->suback;
     int rc = rd_packet_id(&c->r, &m->packet_id);
     if (!rc) rc = props(c, pkt->type, &pkt->props);
@@ -423,7 +461,8 @@ static int decode_suback(struct dctx *c, struct ob_mqtt_packet *pkt) {
 }
 
 /* DISCONNECT and AUTH: in v5 an empty body means reason 0 without properties. */
-static int decode_reason_only(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_reason_only(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     if (c->version != OB_MQTT_V5) return rd_end(&c->r);
     struct ob_mqtt_reason_only *m = &pkt->disconnect;
     int rc = 0;
@@ -436,7 +475,8 @@ static int decode_reason_only(struct dctx *c, struct ob_mqtt_packet *pkt) {
     return rc ? rc : rd_end(&c->r);
 }
 
-static int decode_body(struct dctx *c, struct ob_mqtt_packet *pkt) {
+static int decode_body(struct dctx *c, struct ob_mqtt_packet *pkt)
+{
     switch (pkt->type) {
     case OB_MQTT_CONNECT:
         return decode_connect(c, pkt);
@@ -466,13 +506,15 @@ static int decode_body(struct dctx *c, struct ob_mqtt_packet *pkt) {
 
 /* ---- the resumable decoder ------------------------------------------------------------ */
 
-void ob_mqtt_decoder_init(struct ob_mqtt_decoder *d, uint8_t version, uint32_t max_packet_size) {
+void ob_mqtt_decoder_init(struct ob_mqtt_decoder *d, uint8_t version, uint32_t max_packet_size)
+{
     memset(d, 0, sizeof *d);
     d->version = version;
     d->max_packet_size = max_packet_size ? max_packet_size : OB_MQTT_MAX_PACKET;
 }
 
-void ob_mqtt_decoder_release(struct ob_mqtt_decoder *d) {
+void ob_mqtt_decoder_release(struct ob_mqtt_decoder *d)
+{
     ob_buf_release(&d->buf);
     ob_mqtt_scratch_release(&d->props_scratch);
     ob_mqtt_scratch_release(&d->will_scratch);
@@ -481,22 +523,26 @@ void ob_mqtt_decoder_release(struct ob_mqtt_decoder *d) {
     memset(d, 0, sizeof *d);
 }
 
-void ob_mqtt_decoder_set_version(struct ob_mqtt_decoder *d, uint8_t version) {
+void ob_mqtt_decoder_set_version(struct ob_mqtt_decoder *d, uint8_t version)
+{
     d->version = version;
 }
 
-const struct ob_mqtt_error *ob_mqtt_decoder_error(const struct ob_mqtt_decoder *d) {
+const struct ob_mqtt_error *ob_mqtt_decoder_error(const struct ob_mqtt_decoder *d)
+{
     return &d->err;
 }
 
-static int dfail(struct ob_mqtt_decoder *d, uint8_t reason, const char *what) {
+static int dfail(struct ob_mqtt_decoder *d, uint8_t reason, const char *what)
+{
     d->err.reason = reason;
     d->err.what = what;
     return d->failed = code_for(reason);
 }
 
 /* Rules the first byte alone can break (2.1.3 reserved flags, 3.3.1 QoS and DUP). */
-static int check_first_byte(struct ob_mqtt_decoder *d, uint8_t b) {
+static int check_first_byte(struct ob_mqtt_decoder *d, uint8_t b)
+{
     uint8_t type = b >> 4, flags = b & 0x0F;
     d->err.type = type;
     if (type == 0) return dfail(d, OB_MQTT_RC_MALFORMED, "reserved packet type 0");
@@ -519,7 +565,8 @@ static int check_first_byte(struct ob_mqtt_decoder *d, uint8_t b) {
 }
 
 /* Parses a fixed header from p; returns its length, 0 if incomplete, or an error. */
-static int parse_header(struct ob_mqtt_decoder *d, const uint8_t *p, size_t n) {
+static int parse_header(struct ob_mqtt_decoder *d, const uint8_t *p, size_t n)
+{
     if (n == 0) return 0;
     int rc = check_first_byte(d, p[0]);
     if (rc) return rc;
@@ -536,7 +583,8 @@ static int parse_header(struct ob_mqtt_decoder *d, const uint8_t *p, size_t n) {
 }
 
 /* Decodes a complete packet starting at p (fixed header included). */
-static int finish(struct ob_mqtt_decoder *d, const uint8_t *p, struct ob_mqtt_packet *pkt) {
+static int finish(struct ob_mqtt_decoder *d, const uint8_t *p, struct ob_mqtt_packet *pkt)
+{
     memset(pkt, 0, sizeof *pkt);
     pkt->type = d->first_byte >> 4;
     pkt->wire_size = (size_t)d->header_len + d->remaining;
@@ -548,7 +596,8 @@ static int finish(struct ob_mqtt_decoder *d, const uint8_t *p, struct ob_mqtt_pa
 }
 
 /* Collects header bytes one at a time so that no byte of the next packet is taken. */
-static int buffer_header(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n, size_t *used) {
+static int buffer_header(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n, size_t *used)
+{
     while (!d->have_header) {
         if (*used == n) return 0;
         ob_buf_putc(&d->buf, in[(*used)++]);
@@ -560,7 +609,8 @@ static int buffer_header(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n,
 }
 
 int ob_mqtt_decode(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n, size_t *consumed,
-                   struct ob_mqtt_packet *pkt) {
+                   struct ob_mqtt_packet *pkt)
+{
     size_t used = 0;
     *consumed = 0;
     if (d->failed) return d->failed;
@@ -568,6 +618,7 @@ int ob_mqtt_decode(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n, size_
         d->buf.len = 0;
         d->reset_buf = false;
     }
+    if (n == 0) return 0;
     if (d->buf.len == 0) {
         /* Fast path: a whole packet in the input is decoded in place, no copy. */
         int rc = parse_header(d, in, n);
@@ -595,11 +646,13 @@ int ob_mqtt_decode(struct ob_mqtt_decoder *d, const uint8_t *in, size_t n, size_
 
 /* ---- packet encoders ----------------------------------------------------------------- */
 
-static void put_props(struct ob_mqtt_wr *w, uint8_t version, const struct ob_mqtt_props *p) {
+static void put_props(struct ob_mqtt_wr *w, uint8_t version, const struct ob_mqtt_props *p)
+{
     if (version == OB_MQTT_V5) ob_mqtt_props_write(w, p);
 }
 
-static void enc_connect(struct ob_mqtt_wr *w, const struct ob_mqtt_packet *pkt) {
+static void enc_connect(struct ob_mqtt_wr *w, const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_connect *m = &pkt->connect;
     uint8_t f = (uint8_t)((m->clean_start ? 0x02 : 0) | (m->will ? 0x04 : 0) | (m->will_qos << 3) |
                           (m->will_retain ? 0x20 : 0) | (m->has_password ? 0x40 : 0) |
@@ -619,37 +672,43 @@ static void enc_connect(struct ob_mqtt_wr *w, const struct ob_mqtt_packet *pkt) 
     if (m->has_password) ob_mqtt_wr_bin(w, m->password);
 }
 
-static void enc_connack(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_connack(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     ob_mqtt_wr_u8(w, pkt->connack.session_present ? 1 : 0);
     ob_mqtt_wr_u8(w, pkt->connack.reason);
     put_props(w, v, &pkt->props);
 }
 
-static void enc_publish(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_publish(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     ob_mqtt_wr_bin(w, pkt->publish.topic);
     if (pkt->publish.qos) ob_mqtt_wr_u16(w, pkt->publish.packet_id);
     put_props(w, v, &pkt->props);
 }
 
 /* The shortest form: v5 drops a 0 reason and empty properties (3.4.2.1, 3.14.2.1). */
-static void enc_reason_tail(struct ob_mqtt_wr *w, uint8_t reason, const struct ob_mqtt_props *p) {
+static void enc_reason_tail(struct ob_mqtt_wr *w, uint8_t reason, const struct ob_mqtt_props *p)
+{
     bool has_props = !ob_mqtt_props_empty(p);
     if (reason || has_props) ob_mqtt_wr_u8(w, reason);
     if (has_props) ob_mqtt_props_write(w, p);
 }
 
-static void enc_ack(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_ack(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     ob_mqtt_wr_u16(w, pkt->ack.packet_id);
     if (v == OB_MQTT_V5) enc_reason_tail(w, pkt->ack.reason, &pkt->props);
 }
 
-static uint8_t sub_options_byte(uint8_t v, const struct ob_mqtt_sub *s) {
+static uint8_t sub_options_byte(uint8_t v, const struct ob_mqtt_sub *s)
+{
     if (v != OB_MQTT_V5) return s->qos;
     return (uint8_t)(s->qos | (s->no_local ? 0x04 : 0) | (s->retain_as_published ? 0x08 : 0) |
                      (s->retain_handling << 4));
 }
 
-static void enc_subscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_subscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_subscribe *m = &pkt->subscribe;
     ob_mqtt_wr_u16(w, m->packet_id);
     put_props(w, v, &pkt->props);
@@ -659,13 +718,15 @@ static void enc_subscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_
     }
 }
 
-static void enc_suback(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_suback(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     ob_mqtt_wr_u16(w, pkt->suback.packet_id);
     put_props(w, v, &pkt->props);
     if (pkt->type == OB_MQTT_SUBACK || v == OB_MQTT_V5) ob_mqtt_wr_raw(w, pkt->suback.reasons);
 }
 
-static void enc_unsubscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_unsubscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_unsubscribe *m = &pkt->unsubscribe;
     ob_mqtt_wr_u16(w, m->packet_id);
     put_props(w, v, &pkt->props);
@@ -674,7 +735,8 @@ static void enc_unsubscribe(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqt
 }
 
 /* Everything after the fixed header, except a PUBLISH payload. */
-static void enc_body(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void enc_body(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     switch (pkt->type) {
     case OB_MQTT_CONNECT:
         enc_connect(w, pkt);
@@ -710,7 +772,8 @@ static void enc_body(struct ob_mqtt_wr *w, uint8_t v, const struct ob_mqtt_packe
     }
 }
 
-static uint8_t first_byte(const struct ob_mqtt_packet *pkt) {
+static uint8_t first_byte(const struct ob_mqtt_packet *pkt)
+{
     uint8_t t = (uint8_t)(pkt->type << 4);
     switch (pkt->type) {
     case OB_MQTT_PUBLISH:
@@ -727,7 +790,8 @@ static uint8_t first_byte(const struct ob_mqtt_packet *pkt) {
 
 /* ---- encoder input checks: refuse what the decoder would refuse ---------------------- */
 
-static int check_connect(const struct ob_mqtt_packet *pkt) {
+static int check_connect(const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_connect *m = &pkt->connect;
     if (m->version < OB_MQTT_V31 || m->version > OB_MQTT_V5 || m->will_qos > 2) return OB_EINVAL;
     if (!m->will && (m->will_qos || m->will_retain)) return OB_EINVAL;
@@ -736,7 +800,8 @@ static int check_connect(const struct ob_mqtt_packet *pkt) {
     return ob_mqtt_props_check(&pkt->props, OB_MQTT_CONNECT);
 }
 
-static int check_publish(uint8_t v, const struct ob_mqtt_packet *pkt) {
+static int check_publish(uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_publish *m = &pkt->publish;
     if (m->qos > 2 || (m->qos && !m->packet_id) || (!m->qos && m->dup)) return OB_EINVAL;
     bool alias = v == OB_MQTT_V5 && ob_mqtt_props_has(&pkt->props, OB_MQTT_PROP_TOPIC_ALIAS);
@@ -744,7 +809,8 @@ static int check_publish(uint8_t v, const struct ob_mqtt_packet *pkt) {
     return 0;
 }
 
-static int check_subscribe(uint8_t v, const struct ob_mqtt_packet *pkt) {
+static int check_subscribe(uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     const struct ob_mqtt_subscribe *m = &pkt->subscribe;
     if (!m->packet_id || !m->nsubs) return OB_EINVAL;
     for (size_t i = 0; i < m->nsubs; i++) {
@@ -759,7 +825,8 @@ static int check_subscribe(uint8_t v, const struct ob_mqtt_packet *pkt) {
 }
 
 /* Type-specific rules other than properties. */
-static int check_fields(uint8_t v, const struct ob_mqtt_packet *pkt) {
+static int check_fields(uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     bool v5 = v == OB_MQTT_V5;
     switch (pkt->type) {
     case OB_MQTT_CONNACK:
@@ -791,7 +858,8 @@ static int check_fields(uint8_t v, const struct ob_mqtt_packet *pkt) {
     }
 }
 
-static int check_packet(uint8_t v, const struct ob_mqtt_packet *pkt) {
+static int check_packet(uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     if (pkt->type == OB_MQTT_CONNECT) return check_connect(pkt);
     if (pkt->type < OB_MQTT_CONNACK || pkt->type > OB_MQTT_AUTH) return OB_EINVAL;
     if (v < OB_MQTT_V31 || v > OB_MQTT_V5) return OB_EINVAL;
@@ -802,7 +870,8 @@ static int check_packet(uint8_t v, const struct ob_mqtt_packet *pkt) {
     return ob_mqtt_props_check(&pkt->props, pkt->type);
 }
 
-static int encode(struct ob_buf *out, uint8_t v, const struct ob_mqtt_packet *pkt, bool payload) {
+static int encode(struct ob_buf *out, uint8_t v, const struct ob_mqtt_packet *pkt, bool payload)
+{
     int rc = check_packet(v, pkt);
     if (rc) return rc;
     if (pkt->type == OB_MQTT_CONNECT) v = pkt->connect.version;
@@ -820,19 +889,22 @@ static int encode(struct ob_buf *out, uint8_t v, const struct ob_mqtt_packet *pk
     return 0;
 }
 
-int ob_mqtt_encode(struct ob_buf *out, uint8_t version, const struct ob_mqtt_packet *pkt) {
+int ob_mqtt_encode(struct ob_buf *out, uint8_t version, const struct ob_mqtt_packet *pkt)
+{
     return encode(out, version, pkt, true);
 }
 
 int ob_mqtt_encode_publish_header(struct ob_buf *out, uint8_t version,
-                                  const struct ob_mqtt_packet *pkt) {
+                                  const struct ob_mqtt_packet *pkt)
+{
     if (pkt->type != OB_MQTT_PUBLISH) return OB_EINVAL;
     return encode(out, version, pkt, false);
 }
 
 /* ---- equality and names --------------------------------------------------------------- */
 
-static bool connect_equal(const struct ob_mqtt_connect *a, const struct ob_mqtt_connect *b) {
+static bool connect_equal(const struct ob_mqtt_connect *a, const struct ob_mqtt_connect *b)
+{
     return a->version == b->version && a->clean_start == b->clean_start &&
            a->keep_alive == b->keep_alive && ob_slice_eq(a->client_id, b->client_id) &&
            a->will == b->will && a->will_qos == b->will_qos && a->will_retain == b->will_retain &&
@@ -843,13 +915,15 @@ static bool connect_equal(const struct ob_mqtt_connect *a, const struct ob_mqtt_
            ob_slice_eq(a->password, b->password);
 }
 
-static bool publish_equal(const struct ob_mqtt_publish *a, const struct ob_mqtt_publish *b) {
+static bool publish_equal(const struct ob_mqtt_publish *a, const struct ob_mqtt_publish *b)
+{
     return a->dup == b->dup && a->qos == b->qos && a->retain == b->retain &&
            ob_slice_eq(a->topic, b->topic) && a->packet_id == b->packet_id &&
            ob_slice_eq(a->payload, b->payload);
 }
 
-static bool subscribe_equal(const struct ob_mqtt_subscribe *a, const struct ob_mqtt_subscribe *b) {
+static bool subscribe_equal(const struct ob_mqtt_subscribe *a, const struct ob_mqtt_subscribe *b)
+{
     if (a->packet_id != b->packet_id || a->nsubs != b->nsubs) return false;
     for (size_t i = 0; i < a->nsubs; i++) {
         const struct ob_mqtt_sub *x = &a->subs[i], *y = &b->subs[i];
@@ -862,14 +936,16 @@ static bool subscribe_equal(const struct ob_mqtt_subscribe *a, const struct ob_m
 }
 
 static bool unsubscribe_equal(const struct ob_mqtt_unsubscribe *a,
-                              const struct ob_mqtt_unsubscribe *b) {
+                              const struct ob_mqtt_unsubscribe *b)
+{
     if (a->packet_id != b->packet_id || a->nfilters != b->nfilters) return false;
     for (size_t i = 0; i < a->nfilters; i++)
         if (!ob_slice_eq(a->filters[i], b->filters[i])) return false;
     return true;
 }
 
-bool ob_mqtt_packet_equal(const struct ob_mqtt_packet *a, const struct ob_mqtt_packet *b) {
+bool ob_mqtt_packet_equal(const struct ob_mqtt_packet *a, const struct ob_mqtt_packet *b)
+{
     if (a->type != b->type || !ob_mqtt_props_equal(&a->props, &b->props)) return false;
     switch (a->type) {
     case OB_MQTT_CONNECT:
@@ -900,7 +976,8 @@ bool ob_mqtt_packet_equal(const struct ob_mqtt_packet *a, const struct ob_mqtt_p
     }
 }
 
-const char *ob_mqtt_type_name(uint8_t type) {
+const char *ob_mqtt_type_name(uint8_t type)
+{
     static const char *const names[] = {"RESERVED",  "CONNECT",  "CONNACK",     "PUBLISH",
                                         "PUBACK",    "PUBREC",   "PUBREL",      "PUBCOMP",
                                         "SUBSCRIBE", "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
