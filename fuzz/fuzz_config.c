@@ -12,7 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void parse_values(const uint8_t *data, size_t size) {
+static void parse_values(const uint8_t *data, size_t size)
+{
     char *s = malloc(size + 1);
     memcpy(s, data, size);
     s[size] = 0;
@@ -24,7 +25,8 @@ static void parse_values(const uint8_t *data, size_t size) {
     free(s);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     struct ob_config_source src = {
         .text = (const char *)data, .text_len = size, .text_name = "fuzz.yaml"};
     struct ob_config cfg, defaults;

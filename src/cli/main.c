@@ -49,7 +49,8 @@ struct args {
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static int usage_error(const char *fmt, ...) {
+static int usage_error(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "omnibus: ");
@@ -60,20 +61,23 @@ static int usage_error(const char *fmt, ...) {
 }
 
 /* Takes the value of option argv[*i] (as "--opt value" or "--opt=value"). */
-static const char *option_value(int argc, char **argv, int *i, const char *name) {
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
     size_t n = strlen(name);
     if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=') return argv[*i] + n + 1;
     if (*i + 1 >= argc) return NULL;
     return argv[++*i];
 }
 
-static bool is_opt(const char *arg, const char *name) {
+static bool is_opt(const char *arg, const char *name)
+{
     size_t n = strlen(name);
     return !strncmp(arg, name, n) && (arg[n] == 0 || arg[n] == '=');
 }
 
 /* Parses the options of serve and check-config; 0 or an exit status. */
-static int parse_args(int argc, char **argv, struct args *a) {
+static int parse_args(int argc, char **argv, struct args *a)
+{
     a->sets = ob_xcalloc((size_t)argc, sizeof *a->sets);
     a->src.envp = environ;
     a->src.sets = a->sets;
@@ -101,14 +105,16 @@ static int parse_args(int argc, char **argv, struct args *a) {
     return 0;
 }
 
-static void print_diag(const struct ob_diag *d) {
+static void print_diag(const struct ob_diag *d)
+{
     for (size_t i = 0; i < d->nerrors; i++)
         fprintf(stderr, "%s\n", d->errors[i]);
     for (size_t i = 0; i < d->nwarnings; i++)
         fprintf(stderr, "warning: %s\n", d->warnings[i]);
 }
 
-static int cmd_check_config(int argc, char **argv) {
+static int cmd_check_config(int argc, char **argv)
+{
     struct args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) {
@@ -128,7 +134,8 @@ static int cmd_check_config(int argc, char **argv) {
     return rc ? EXIT_CONFIG : 0;
 }
 
-static int cmd_serve(int argc, char **argv) {
+static int cmd_serve(int argc, char **argv)
+{
     struct args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc) {
@@ -148,7 +155,8 @@ static int cmd_serve(int argc, char **argv) {
 }
 
 /* Reads one line (without its newline) from stdin, without echo on a terminal. */
-static char *read_password(void) {
+static char *read_password(void)
+{
     struct termios old, quiet;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
@@ -170,7 +178,8 @@ static char *read_password(void) {
     return (char *)b.p;
 }
 
-static int cmd_passwd(int argc, char **argv) {
+static int cmd_passwd(int argc, char **argv)
+{
     (void)argv;
     if (argc > 0) return usage_error("passwd takes no arguments (the password is read from stdin)");
     char *pw = read_password();
@@ -191,7 +200,8 @@ static int cmd_passwd(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     const char *cmd = argc > 1 ? argv[1] : "help";
     int sub_argc = argc > 2 ? argc - 2 : 0;
     char **sub_argv = argv + 2;

@@ -19,7 +19,8 @@
 /* ---- overlays --------------------------------------------------------------------- */
 
 /* Splits a value given for a list of scalars on commas: "a.>,b.*" -> [a.>, b.*]. */
-static struct cfg_node *split_list(const char *src, const char *value) {
+static struct cfg_node *split_list(const char *src, const char *value)
+{
     struct cfg_node *seq = cfg_seq(src);
     const char *p = value;
     while (*value) {
@@ -37,7 +38,8 @@ static struct cfg_node *split_list(const char *src, const char *value) {
  * stay literal (so "[::1]:8080" is an address, not YAML), lists and maps are YAML flow
  * text ("[{name: a, subjects: [a.>]}]"). */
 static struct cfg_node *overlay_value(enum cfg_expect e, const char *src, const char *value,
-                                      struct ob_diag *diag) {
+                                      struct ob_diag *diag)
+{
     if (e == EXPECT_SCALAR) return cfg_scalar(src, value);
     if (e == EXPECT_SCALAR_SEQ && value[0] != '[') return split_list(src, value);
     return cfg_parse(value, strlen(value), src, diag);
@@ -45,7 +47,8 @@ static struct cfg_node *overlay_value(enum cfg_expect e, const char *src, const 
 
 /* The child of node at segment seg, created (as a map) if missing or a scalar. */
 static struct cfg_node *step(struct cfg_node *node, const char *seg, const char *src,
-                             bool *bad_index) {
+                             bool *bad_index)
+{
     if (node->kind == CFG_MAP) {
         struct cfg_node *kid = cfg_get(node, seg);
         if (!kid || kid->kind == CFG_SCALAR) {
@@ -64,7 +67,8 @@ static struct cfg_node *step(struct cfg_node *node, const char *seg, const char 
 }
 
 /* Puts v at the dotted path under root; v is consumed. */
-static bool put_path(struct cfg_node *root, const char *path, struct cfg_node *v, const char *src) {
+static bool put_path(struct cfg_node *root, const char *path, struct cfg_node *v, const char *src)
+{
     char *copy = ob_xstrdup(path), *seg = copy, *dot;
     struct cfg_node *node = root;
     bool bad = false;
@@ -93,7 +97,8 @@ static bool put_path(struct cfg_node *root, const char *path, struct cfg_node *v
 
 /* Applies path=value from src ("--set k=v", "env OMNIBUS_K") to the tree. */
 static bool apply(struct cfg_node *root, const char *path, const char *value, const char *src,
-                  struct ob_diag *diag) {
+                  struct ob_diag *diag)
+{
     enum cfg_expect e;
     const char *bad;
     if (schema_lookup(path, &e, &bad)) {
@@ -110,7 +115,8 @@ static bool apply(struct cfg_node *root, const char *path, const char *value, co
 }
 
 static bool apply_assignment(struct cfg_node *root, const char *assignment, const char *src,
-                             struct ob_diag *diag) {
+                             struct ob_diag *diag)
+{
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment) {
         diag_error(diag, "%s: expected path.to.key=value", src);
@@ -122,7 +128,8 @@ static bool apply_assignment(struct cfg_node *root, const char *assignment, cons
     return ok;
 }
 
-static char *label(const char *prefix, const char *what, size_t n) {
+static char *label(const char *prefix, const char *what, size_t n)
+{
     struct ob_buf b = OB_BUF_INIT;
     ob_buf_printf(&b, "%s%.*s", prefix, (int)n, what);
     ob_buf_putc(&b, 0);
@@ -130,7 +137,8 @@ static char *label(const char *prefix, const char *what, size_t n) {
 }
 
 /* OMNIBUS_LIMITS__MAX_CONNECTIONS=5 -> limits.max_connections=5 */
-static bool apply_env(struct cfg_node *root, const char *entry, struct ob_diag *diag) {
+static bool apply_env(struct cfg_node *root, const char *entry, struct ob_diag *diag)
+{
     const char *eq = strchr(entry, '=');
     if (!eq) return true;
     char *src = label("env ", entry, (size_t)(eq - entry));
@@ -152,7 +160,8 @@ static bool apply_env(struct cfg_node *root, const char *entry, struct ob_diag *
 
 /* ---- layers ------------------------------------------------------------------------ */
 
-static char *read_file(const char *path, size_t *len, struct ob_diag *diag) {
+static char *read_file(const char *path, size_t *len, struct ob_diag *diag)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         diag_error(diag, "%s: cannot open: %s", path, strerror(errno));
@@ -176,7 +185,8 @@ static char *read_file(const char *path, size_t *len, struct ob_diag *diag) {
 }
 
 static bool merge_text(struct cfg_node *root, const char *text, size_t len, const char *name,
-                       struct ob_diag *diag) {
+                       struct ob_diag *diag)
+{
     struct cfg_node *doc = cfg_parse(text, len, name, diag);
     if (!doc) return false;
     if (doc->kind != CFG_MAP) {
@@ -190,7 +200,8 @@ static bool merge_text(struct cfg_node *root, const char *text, size_t len, cons
 }
 
 static bool merge_source_doc(struct cfg_node *root, const struct ob_config_source *src,
-                             struct ob_diag *diag) {
+                             struct ob_diag *diag)
+{
     if (src->file) {
         size_t len;
         char *text = read_file(src->file, &len, diag);
@@ -205,14 +216,16 @@ static bool merge_source_doc(struct cfg_node *root, const struct ob_config_sourc
     return true;
 }
 
-static void listeners_off(struct cfg_node *root) {
+static void listeners_off(struct cfg_node *root)
+{
     struct cfg_node *l = cfg_get(root, "listeners");
     for (size_t i = 0; i < OB_NLISTENERS; i++)
         cfg_put(l, ob_listener_names[i], cfg_scalar("--no-default-listeners", "off"));
 }
 
 static void apply_overlays(struct cfg_node *root, const struct ob_config_source *src,
-                           struct ob_diag *diag) {
+                           struct ob_diag *diag)
+{
     for (char *const *e = src->envp; e && *e; e++)
         if (!strncmp(*e, ENV_PREFIX, strlen(ENV_PREFIX))) apply_env(root, *e, diag);
     for (size_t i = 0; i < src->nsets; i++) {
@@ -224,7 +237,8 @@ static void apply_overlays(struct cfg_node *root, const struct ob_config_source 
 }
 
 /* Builds cfg from root (consumed); on failure cfg is zeroed. */
-static int finish(struct ob_config *cfg, struct cfg_node *root, struct ob_diag *diag) {
+static int finish(struct ob_config *cfg, struct cfg_node *root, struct ob_diag *diag)
+{
     if (!schema_build(root, cfg, diag)) {
         schema_release(cfg);
         memset(cfg, 0, sizeof *cfg);
@@ -235,8 +249,8 @@ static int finish(struct ob_config *cfg, struct cfg_node *root, struct ob_diag *
     return 0;
 }
 
-int ob_config_load(struct ob_config *cfg, const struct ob_config_source *src,
-                   struct ob_diag *diag) {
+int ob_config_load(struct ob_config *cfg, const struct ob_config_source *src, struct ob_diag *diag)
+{
     static const struct ob_config_source none;
     if (!src) src = &none;
     memset(cfg, 0, sizeof *cfg);
@@ -260,7 +274,8 @@ int ob_config_load(struct ob_config *cfg, const struct ob_config_source *src,
 }
 
 int ob_config_set(struct ob_config *cfg, const char *assignment, const char *source,
-                  struct ob_diag *diag) {
+                  struct ob_diag *diag)
+{
     char *lbl = source ? ob_xstrdup(source) : label("--set ", assignment, strlen(assignment));
     struct cfg_node *root = cfg_dup(cfg->tree);
     bool ok = apply_assignment(root, assignment, lbl, diag);
@@ -277,7 +292,8 @@ int ob_config_set(struct ob_config *cfg, const char *assignment, const char *sou
     return 0;
 }
 
-void ob_config_release(struct ob_config *cfg) {
+void ob_config_release(struct ob_config *cfg)
+{
     schema_release(cfg);
     cfg_free(cfg->tree);
     memset(cfg, 0, sizeof *cfg);

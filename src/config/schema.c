@@ -77,11 +77,13 @@ const char *const ob_listener_names[OB_NLISTENERS] = {
 
 /* ---- value checks --------------------------------------------------------------- */
 
-static const char *check_filter(const char *s) {
+static const char *check_filter(const char *s)
+{
     return ob_filter_valid(ob_slice_str(s)) ? NULL : "not a valid subject filter";
 }
 
-static const char *check_name(const char *s) {
+static const char *check_name(const char *s)
+{
     size_t n = strlen(s);
     if (n < 1 || n > 64) return "must be 1 to 64 characters [A-Za-z0-9_-]";
     for (size_t i = 0; i < n; i++) {
@@ -93,28 +95,33 @@ static const char *check_name(const char *s) {
     return NULL;
 }
 
-static const char *check_user_name(const char *s) {
+static const char *check_user_name(const char *s)
+{
     if (!*s) return "must not be empty";
     if (!strcmp(s, "*") || !strcmp(s, "anonymous")) return "is reserved for rules";
     return NULL;
 }
 
-static const char *check_hash(const char *s) {
+static const char *check_hash(const char *s)
+{
     return strncmp(s, "$argon2", 7) == 0 ? NULL : "expected an argon2id hash from `omnibus passwd`";
 }
 
-static const char *check_nonempty(const char *s) {
+static const char *check_nonempty(const char *s)
+{
     return *s ? NULL : "must not be empty";
 }
 
 /* ---- list element defaults and cross-checks ------------------------------------- */
 
-static void stream_init(void *elem) {
+static void stream_init(void *elem)
+{
     struct ob_stream_decl *s = elem;
     s->fsync = OB_STREAM_FSYNC_DEFAULT;
 }
 
-static void rule_init(void *elem) {
+static void rule_init(void *elem)
+{
     struct ob_auth_rule *r = elem;
     r->effect = OB_RULE_ALLOW;
 }
@@ -123,7 +130,8 @@ static void errorf(struct ctx *c, const struct cfg_node *n, bool at_key, const c
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void errorf(struct ctx *c, const struct cfg_node *n, bool at_key, const char *path,
-                   const char *fmt, ...) {
+                   const char *fmt, ...)
+{
     char where[512];
     struct ob_buf b = OB_BUF_INIT;
     va_list ap;
@@ -137,7 +145,8 @@ static void errorf(struct ctx *c, const struct cfg_node *n, bool at_key, const c
 }
 
 static void user_post(struct ctx *c, const struct cfg_node *item, void *arr, size_t i,
-                      const char *path) {
+                      const char *path)
+{
     struct ob_auth_user *users = arr, *u = &users[i];
     char where[512];
     if (!u->name) return; /* already reported as missing */
@@ -158,7 +167,8 @@ static void user_post(struct ctx *c, const struct cfg_node *item, void *arr, siz
 }
 
 static void rule_post(struct ctx *c, const struct cfg_node *item, void *arr, size_t i,
-                      const char *path) {
+                      const char *path)
+{
     const struct ob_auth_rule *r = (const struct ob_auth_rule *)arr + i;
     const struct ob_auth_config *a = &c->cfg->auth;
     if (!r->user || !strcmp(r->user, "*") || !strcmp(r->user, "anonymous")) return;
@@ -169,7 +179,8 @@ static void rule_post(struct ctx *c, const struct cfg_node *item, void *arr, siz
 }
 
 static void stream_post(struct ctx *c, const struct cfg_node *item, void *arr, size_t i,
-                        const char *path) {
+                        const char *path)
+{
     const struct ob_stream_decl *s = (const struct ob_stream_decl *)arr;
     if (!s[i].name) return;
     for (size_t j = 0; j < i; j++)
@@ -191,7 +202,9 @@ static const struct field log_fields[] = {
 
 /* Names as in ob_listener_names, in enum ob_listener_id order (test_config checks). */
 #define LISTENER(i, n)                                                                             \
-    { .name = n, .kind = F_LISTEN, .off = (i) * sizeof(struct ob_listen_config) }
+    {                                                                                              \
+        .name = n, .kind = F_LISTEN, .off = (i) * sizeof(struct ob_listen_config)                  \
+    }
 static const struct field listener_fields[OB_NLISTENERS + 1] = {
     LISTENER(OB_LISTEN_HTTP, "http"),   LISTENER(OB_LISTEN_MQTT, "mqtt"),
     LISTENER(OB_LISTEN_AMQP, "amqp"),   LISTENER(OB_LISTEN_STOMP, "stomp"),
@@ -372,21 +385,24 @@ static const struct field root_fields[] = {
     {0},
 };
 
-static const struct field *root_schema(void) {
+static const struct field *root_schema(void)
+{
     return root_fields;
 }
 
 /* ---- building ------------------------------------------------------------------------ */
 
 /* Digits only: a list index, or a whole number. */
-static bool is_index(const char *s) {
+static bool is_index(const char *s)
+{
     return *s && strspn(s, "0123456789") == strlen(s);
 }
 
 static void build_map(struct ctx *c, const struct cfg_node *n, const struct field *fields,
                       char *base, const char *path);
 
-static char *join_path(const char *path, const char *key) {
+static char *join_path(const char *path, const char *key)
+{
     struct ob_buf b = OB_BUF_INIT;
     if (*path)
         ob_buf_printf(&b, "%s.%s", path, key);
@@ -396,20 +412,23 @@ static char *join_path(const char *path, const char *key) {
     return (char *)b.p;
 }
 
-static char *index_path(const char *path, size_t i) {
+static char *index_path(const char *path, size_t i)
+{
     struct ob_buf b = OB_BUF_INIT;
     ob_buf_printf(&b, "%s[%zu]", path, i);
     ob_buf_putc(&b, 0);
     return (char *)b.p;
 }
 
-static const char *kind_name(const struct cfg_node *n) {
+static const char *kind_name(const struct cfg_node *n)
+{
     return n->kind == CFG_MAP ? "a mapping" : n->kind == CFG_SEQ ? "a list" : "a single value";
 }
 
 /* A scalar without NUL bytes, or an error naming what was found instead. */
 static const char *scalar_of(struct ctx *c, const struct cfg_node *n, const char *path,
-                             const char *want) {
+                             const char *want)
+{
     if (n->kind != CFG_SCALAR) {
         errorf(c, n, false, path, "expected %s, not %s", want, kind_name(n));
         return NULL;
@@ -422,7 +441,8 @@ static const char *scalar_of(struct ctx *c, const struct cfg_node *n, const char
 }
 
 static void build_str(struct ctx *c, const struct field *f, const struct cfg_node *n, char *at,
-                      const char *path) {
+                      const char *path)
+{
     const char *s = scalar_of(c, n, path, "a string");
     const char *bad = s && f->check ? f->check(s) : NULL;
     if (!s) return;
@@ -435,14 +455,16 @@ static void build_str(struct ctx *c, const struct field *f, const struct cfg_nod
     *dst = (f->flags & F_EMPTY_NULL) && !*s ? NULL : ob_xstrdup(s);
 }
 
-static void names_list(struct ob_buf *b, const char *const *names) {
+static void names_list(struct ob_buf *b, const char *const *names)
+{
     for (size_t i = 0; names[i]; i++)
         ob_buf_printf(b, "%s%s", i ? "|" : "", names[i]);
     ob_buf_putc(b, 0);
 }
 
 static void build_enum(struct ctx *c, const struct field *f, const struct cfg_node *n, char *at,
-                       const char *path) {
+                       const char *path)
+{
     const char *s = scalar_of(c, n, path, "a single value");
     if (!s) return;
     for (int i = 0; f->names[i]; i++) {
@@ -457,7 +479,8 @@ static void build_enum(struct ctx *c, const struct field *f, const struct cfg_no
 }
 
 static void build_number(struct ctx *c, const struct field *f, const struct cfg_node *n, char *at,
-                         const char *path) {
+                         const char *path)
+{
     static const char *const want[] = {
         [F_SIZE] = "a size like 65536, 64KiB or 8MiB",
         [F_UINT] = "a whole number",
@@ -486,7 +509,8 @@ static void build_number(struct ctx *c, const struct field *f, const struct cfg_
     *(uint64_t *)at = v;
 }
 
-static void build_listen(struct ctx *c, const struct cfg_node *n, char *at, const char *path) {
+static void build_listen(struct ctx *c, const struct cfg_node *n, char *at, const char *path)
+{
     const char *s = scalar_of(c, n, path, "host:port or \"off\"");
     struct ob_listen_config l;
     if (!s) return;
@@ -499,7 +523,8 @@ static void build_listen(struct ctx *c, const struct cfg_node *n, char *at, cons
     *dst = l;
 }
 
-static void build_actions(struct ctx *c, const struct cfg_node *n, char *at, const char *path) {
+static void build_actions(struct ctx *c, const struct cfg_node *n, char *at, const char *path)
+{
     unsigned bits = 0;
     if (n->kind != CFG_SEQ || n->n == 0) {
         errorf(c, n, false, path, "expected a non-empty list of publish|subscribe");
@@ -519,7 +544,8 @@ static void build_actions(struct ctx *c, const struct cfg_node *n, char *at, con
 }
 
 static void build_strlist(struct ctx *c, const struct field *f, const struct cfg_node *n,
-                          char *base, const char *path) {
+                          char *base, const char *path)
+{
     char ***arr = (char ***)(base + f->off);
     size_t *count = (size_t *)(base + f->count_off);
     if (n->kind != CFG_SEQ) {
@@ -536,7 +562,8 @@ static void build_strlist(struct ctx *c, const struct field *f, const struct cfg
 }
 
 static void build_list(struct ctx *c, const struct field *f, const struct cfg_node *n, char *base,
-                       const char *path) {
+                       const char *path)
+{
     char **arr = (char **)(base + f->off);
     size_t *count = (size_t *)(base + f->count_off);
     if (n->kind != CFG_SEQ) {
@@ -555,7 +582,8 @@ static void build_list(struct ctx *c, const struct field *f, const struct cfg_no
 }
 
 static void build_field(struct ctx *c, const struct field *f, const struct cfg_node *n, char *base,
-                        const char *path) {
+                        const char *path)
+{
     char *at = base + f->off;
     switch (f->kind) {
     case F_MAP:
@@ -587,14 +615,16 @@ static void build_field(struct ctx *c, const struct field *f, const struct cfg_n
     }
 }
 
-static const struct field *find_field(const struct field *fields, const char *name) {
+static const struct field *find_field(const struct field *fields, const char *name)
+{
     for (; fields->name; fields++)
         if (!strcmp(fields->name, name)) return fields;
     return NULL;
 }
 
 static void build_map(struct ctx *c, const struct cfg_node *n, const struct field *fields,
-                      char *base, const char *path) {
+                      char *base, const char *path)
+{
     if (n->kind != CFG_MAP) {
         errorf(c, n, false, path, "expected a mapping, not %s", kind_name(n));
         return;
@@ -618,7 +648,8 @@ static void build_map(struct ctx *c, const struct cfg_node *n, const struct fiel
 
 static void release_map(const struct field *fields, char *base);
 
-static void release_field(const struct field *f, char *base) {
+static void release_field(const struct field *f, char *base)
+{
     char *at = base + f->off;
     switch (f->kind) {
     case F_MAP:
@@ -651,18 +682,21 @@ static void release_field(const struct field *f, char *base) {
     }
 }
 
-static void release_map(const struct field *fields, char *base) {
+static void release_map(const struct field *fields, char *base)
+{
     for (; fields->name; fields++)
         release_field(fields, base);
 }
 
-static bool str_eq(const char *a, const char *b) {
+static bool str_eq(const char *a, const char *b)
+{
     return a == b || (a && b && !strcmp(a, b));
 }
 
 static bool map_equal(const struct field *fields, const char *a, const char *b);
 
-static bool field_equal(const struct field *f, const char *a, const char *b) {
+static bool field_equal(const struct field *f, const char *a, const char *b)
+{
     const char *x = a + f->off, *y = b + f->off;
     size_t na = 0, nb = 0;
     if (f->kind == F_LIST || f->kind == F_STRLIST) {
@@ -701,14 +735,16 @@ static bool field_equal(const struct field *f, const char *a, const char *b) {
     return false;
 }
 
-static bool map_equal(const struct field *fields, const char *a, const char *b) {
+static bool map_equal(const struct field *fields, const char *a, const char *b)
+{
     for (; fields->name; fields++)
         if (!field_equal(fields, a, b)) return false;
     return true;
 }
 
 static size_t diff_map(const struct field *fields, const char *a, const char *b, const char *path,
-                       bool reload, ob_config_change_fn fn, void *arg) {
+                       bool reload, ob_config_change_fn fn, void *arg)
+{
     size_t n = 0;
     for (; fields->name; fields++) {
         char *p = join_path(path, fields->name);
@@ -725,13 +761,15 @@ static size_t diff_map(const struct field *fields, const char *a, const char *b,
 }
 
 size_t ob_config_diff(const struct ob_config *a, const struct ob_config *b, ob_config_change_fn fn,
-                      void *arg) {
+                      void *arg)
+{
     return diff_map(root_schema(), (const char *)a, (const char *)b, "", false, fn, arg);
 }
 
 /* ---- paths ------------------------------------------------------------------------- */
 
-static enum cfg_expect expect_of(const struct field *f) {
+static enum cfg_expect expect_of(const struct field *f)
+{
     switch (f->kind) {
     case F_MAP:
         return EXPECT_MAP;
@@ -746,7 +784,8 @@ static enum cfg_expect expect_of(const struct field *f) {
 }
 
 /* Walks path; *reload tells whether any field on the way is reloadable. */
-static int lookup(const char *path, enum cfg_expect *out, const char **bad, bool *reload) {
+static int lookup(const char *path, enum cfg_expect *out, const char **bad, bool *reload)
+{
     char seg[256];
     const struct field *fields = root_schema(), *f = NULL;
     bool in_list = false; /* the previous segment was an F_LIST: an index comes next */
@@ -775,12 +814,14 @@ static int lookup(const char *path, enum cfg_expect *out, const char **bad, bool
     }
 }
 
-int schema_lookup(const char *path, enum cfg_expect *out, const char **bad) {
+int schema_lookup(const char *path, enum cfg_expect *out, const char **bad)
+{
     bool reload;
     return lookup(path, out, bad, &reload);
 }
 
-bool ob_config_key_reloadable(const char *key) {
+bool ob_config_key_reloadable(const char *key)
+{
     enum cfg_expect e;
     const char *bad;
     bool reload;
@@ -789,7 +830,8 @@ bool ob_config_key_reloadable(const char *key) {
 
 /* ---- entry points ------------------------------------------------------------------ */
 
-bool schema_build(const struct cfg_node *root, struct ob_config *cfg, struct ob_diag *diag) {
+bool schema_build(const struct cfg_node *root, struct ob_config *cfg, struct ob_diag *diag)
+{
     struct ctx c = {.diag = diag, .cfg = cfg};
     size_t before = diag->nerrors;
     memset(cfg, 0, sizeof *cfg);
@@ -797,6 +839,7 @@ bool schema_build(const struct cfg_node *root, struct ob_config *cfg, struct ob_
     return diag->nerrors == before;
 }
 
-void schema_release(struct ob_config *cfg) {
+void schema_release(struct ob_config *cfg)
+{
     release_map(root_schema(), (char *)cfg);
 }

@@ -19,7 +19,8 @@
 
 #define MAX_DEPTH 64
 
-static struct cfg_node *node_new(enum cfg_kind kind, const char *src, unsigned line, unsigned col) {
+static struct cfg_node *node_new(enum cfg_kind kind, const char *src, unsigned line, unsigned col)
+{
     struct cfg_node *n = ob_xcalloc(1, sizeof *n);
     n->kind = kind;
     n->src = ob_xstrdup(src);
@@ -28,22 +29,26 @@ static struct cfg_node *node_new(enum cfg_kind kind, const char *src, unsigned l
     return n;
 }
 
-struct cfg_node *cfg_scalar(const char *src, const char *value) {
+struct cfg_node *cfg_scalar(const char *src, const char *value)
+{
     struct cfg_node *n = node_new(CFG_SCALAR, src, 0, 0);
     n->len = strlen(value);
     n->str = ob_xstrdup(value);
     return n;
 }
 
-struct cfg_node *cfg_map(const char *src) {
+struct cfg_node *cfg_map(const char *src)
+{
     return node_new(CFG_MAP, src, 0, 0);
 }
 
-struct cfg_node *cfg_seq(const char *src) {
+struct cfg_node *cfg_seq(const char *src)
+{
     return node_new(CFG_SEQ, src, 0, 0);
 }
 
-void cfg_free(struct cfg_node *n) {
+void cfg_free(struct cfg_node *n)
+{
     if (!n) return;
     for (size_t i = 0; i < n->n; i++)
         cfg_free(n->kids[i]);
@@ -54,7 +59,8 @@ void cfg_free(struct cfg_node *n) {
     free(n);
 }
 
-struct cfg_node *cfg_dup(const struct cfg_node *n) {
+struct cfg_node *cfg_dup(const struct cfg_node *n)
+{
     struct cfg_node *d = node_new(n->kind, n->src, n->line, n->col);
     if (n->str) d->str = ob_xmemdup(n->str, n->len + 1);
     d->len = n->len;
@@ -66,19 +72,22 @@ struct cfg_node *cfg_dup(const struct cfg_node *n) {
     return d;
 }
 
-void cfg_append(struct cfg_node *seq, struct cfg_node *v) {
+void cfg_append(struct cfg_node *seq, struct cfg_node *v)
+{
     OB_GROW(seq->kids, seq->cap, seq->n + 1);
     seq->kids[seq->n++] = v;
 }
 
-struct cfg_node *cfg_get(const struct cfg_node *m, const char *key) {
+struct cfg_node *cfg_get(const struct cfg_node *m, const char *key)
+{
     for (size_t i = 0; m && m->kind == CFG_MAP && i < m->n; i++)
         if (!strcmp(m->kids[i]->key, key)) return m->kids[i];
     return NULL;
 }
 
 /* Moves the key (and its position) of old onto v, which replaces old. */
-static void take_key(struct cfg_node *v, struct cfg_node *old) {
+static void take_key(struct cfg_node *v, struct cfg_node *old)
+{
     free(v->key);
     v->key = old->key;
     v->key_line = old->key_line;
@@ -86,7 +95,8 @@ static void take_key(struct cfg_node *v, struct cfg_node *old) {
     old->key = NULL;
 }
 
-void cfg_put(struct cfg_node *m, const char *key, struct cfg_node *v) {
+void cfg_put(struct cfg_node *m, const char *key, struct cfg_node *v)
+{
     for (size_t i = 0; i < m->n; i++) {
         if (strcmp(m->kids[i]->key, key) != 0) continue;
         if (!v->key) take_key(v, m->kids[i]);
@@ -98,7 +108,8 @@ void cfg_put(struct cfg_node *m, const char *key, struct cfg_node *v) {
     cfg_append(m, v);
 }
 
-void cfg_merge(struct cfg_node *base, struct cfg_node *over) {
+void cfg_merge(struct cfg_node *base, struct cfg_node *over)
+{
     for (size_t i = 0; i < over->n; i++) {
         struct cfg_node *v = over->kids[i];
         struct cfg_node *old = cfg_get(base, v->key);
@@ -114,7 +125,8 @@ void cfg_merge(struct cfg_node *base, struct cfg_node *over) {
 
 /* ---- diagnostics ------------------------------------------------------------------ */
 
-static void diag_add(char ***arr, size_t *n, const char *fmt, va_list ap) {
+static void diag_add(char ***arr, size_t *n, const char *fmt, va_list ap)
+{
     struct ob_buf b = OB_BUF_INIT;
     ob_buf_vprintf(&b, fmt, ap);
     ob_buf_putc(&b, 0);
@@ -122,21 +134,24 @@ static void diag_add(char ***arr, size_t *n, const char *fmt, va_list ap) {
     (*arr)[(*n)++] = (char *)b.p;
 }
 
-void diag_error(struct ob_diag *d, const char *fmt, ...) {
+void diag_error(struct ob_diag *d, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     diag_add(&d->errors, &d->nerrors, fmt, ap);
     va_end(ap);
 }
 
-void diag_warn(struct ob_diag *d, const char *fmt, ...) {
+void diag_warn(struct ob_diag *d, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     diag_add(&d->warnings, &d->nwarnings, fmt, ap);
     va_end(ap);
 }
 
-void ob_diag_release(struct ob_diag *d) {
+void ob_diag_release(struct ob_diag *d)
+{
     for (size_t i = 0; i < d->nerrors; i++)
         free(d->errors[i]);
     for (size_t i = 0; i < d->nwarnings; i++)
@@ -146,7 +161,8 @@ void ob_diag_release(struct ob_diag *d) {
     memset(d, 0, sizeof *d);
 }
 
-void cfg_where(const struct cfg_node *n, bool at_key, char *out, size_t size) {
+void cfg_where(const struct cfg_node *n, bool at_key, char *out, size_t size)
+{
     unsigned line = at_key && n->key_line ? n->key_line : n->line;
     unsigned col = at_key && n->key_line ? n->key_col : n->col;
     if (line)
@@ -164,7 +180,8 @@ struct parser {
     bool failed;
 };
 
-static bool next_event(struct parser *p, yaml_event_t *ev) {
+static bool next_event(struct parser *p, yaml_event_t *ev)
+{
     if (yaml_parser_parse(&p->y, ev)) return true;
     const char *what = p->y.problem ? p->y.problem : "syntax error";
     yaml_mark_t m = p->y.problem_mark;
@@ -173,7 +190,8 @@ static bool next_event(struct parser *p, yaml_event_t *ev) {
     return false;
 }
 
-static void fail_at(struct parser *p, const yaml_event_t *ev, const char *msg) {
+static void fail_at(struct parser *p, const yaml_event_t *ev, const char *msg)
+{
     diag_error(p->diag, "%s:%zu:%zu: %s", p->src, ev->start_mark.line + 1,
                ev->start_mark.column + 1, msg);
     p->failed = true;
@@ -181,7 +199,8 @@ static void fail_at(struct parser *p, const yaml_event_t *ev, const char *msg) {
 
 static struct cfg_node *parse_node(struct parser *p, yaml_event_t *ev, int depth);
 
-static struct cfg_node *scalar_from(struct parser *p, const yaml_event_t *ev) {
+static struct cfg_node *scalar_from(struct parser *p, const yaml_event_t *ev)
+{
     struct cfg_node *n = node_new(CFG_SCALAR, p->src, (unsigned)ev->start_mark.line + 1,
                                   (unsigned)ev->start_mark.column + 1);
     /* len keeps the real length: a scalar with a NUL byte ("\0") has strlen < len,
@@ -194,7 +213,8 @@ static struct cfg_node *scalar_from(struct parser *p, const yaml_event_t *ev) {
 }
 
 /* Parses the children of a mapping (after its start event) until its end event. */
-static bool parse_map_body(struct parser *p, struct cfg_node *m, int depth) {
+static bool parse_map_body(struct parser *p, struct cfg_node *m, int depth)
+{
     for (;;) {
         yaml_event_t kev, vev;
         if (!next_event(p, &kev)) return false;
@@ -232,7 +252,8 @@ static bool parse_map_body(struct parser *p, struct cfg_node *m, int depth) {
     }
 }
 
-static bool parse_seq_body(struct parser *p, struct cfg_node *s, int depth) {
+static bool parse_seq_body(struct parser *p, struct cfg_node *s, int depth)
+{
     for (;;) {
         yaml_event_t ev;
         if (!next_event(p, &ev)) return false;
@@ -248,7 +269,8 @@ static bool parse_seq_body(struct parser *p, struct cfg_node *s, int depth) {
 }
 
 /* Builds the node that starts with ev (which the caller deletes). */
-static struct cfg_node *parse_node(struct parser *p, yaml_event_t *ev, int depth) {
+static struct cfg_node *parse_node(struct parser *p, yaml_event_t *ev, int depth)
+{
     if (depth > MAX_DEPTH) {
         fail_at(p, ev, "nesting too deep");
         return NULL;
@@ -282,7 +304,8 @@ static struct cfg_node *parse_node(struct parser *p, yaml_event_t *ev, int depth
 }
 
 /* Reads stream-start and document-start; false at the end of an empty stream. */
-static bool expect_event(struct parser *p, yaml_event_type_t type) {
+static bool expect_event(struct parser *p, yaml_event_type_t type)
+{
     yaml_event_t ev;
     if (!next_event(p, &ev)) return false;
     bool ok = ev.type == type;
@@ -290,7 +313,8 @@ static bool expect_event(struct parser *p, yaml_event_type_t type) {
     return ok;
 }
 
-static struct cfg_node *parse_document(struct parser *p) {
+static struct cfg_node *parse_document(struct parser *p)
+{
     yaml_event_t ev;
     if (!expect_event(p, YAML_STREAM_START_EVENT) || !next_event(p, &ev)) return NULL;
     if (ev.type == YAML_STREAM_END_EVENT) {
@@ -315,7 +339,8 @@ static struct cfg_node *parse_document(struct parser *p) {
     return root;
 }
 
-struct cfg_node *cfg_parse(const char *text, size_t len, const char *src, struct ob_diag *diag) {
+struct cfg_node *cfg_parse(const char *text, size_t len, const char *src, struct ob_diag *diag)
+{
     struct parser p = {.src = src, .diag = diag};
     if (!yaml_parser_initialize(&p.y)) abort();
     yaml_parser_set_input_string(&p.y, (const unsigned char *)text, len);

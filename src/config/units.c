@@ -12,7 +12,8 @@
 #include <strings.h>
 
 /* Reads a decimal number without sign or overflow; *end points past its digits. */
-static int parse_u64(const char *s, uint64_t *out, const char **end) {
+static int parse_u64(const char *s, uint64_t *out, const char **end)
+{
     uint64_t v = 0;
     const char *p = s;
     if (*p < '0' || *p > '9') return OB_EINVAL;
@@ -31,7 +32,8 @@ struct unit {
     uint64_t mult;
 };
 
-static int scale(const char *s, const struct unit *units, uint64_t *out) {
+static int scale(const char *s, const struct unit *units, uint64_t *out)
+{
     uint64_t v;
     const char *u;
     if (parse_u64(s, &v, &u)) return OB_EINVAL;
@@ -46,7 +48,8 @@ static int scale(const char *s, const struct unit *units, uint64_t *out) {
     return OB_EINVAL;
 }
 
-int ob_parse_size(const char *s, uint64_t *out) {
+int ob_parse_size(const char *s, uint64_t *out)
+{
     static const struct unit units[] = {
         {"", 1},
         {"B", 1},
@@ -63,7 +66,8 @@ int ob_parse_size(const char *s, uint64_t *out) {
     return scale(s, units, out);
 }
 
-int ob_parse_duration_ms(const char *s, uint64_t *out) {
+int ob_parse_duration_ms(const char *s, uint64_t *out)
+{
     static const struct unit units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0},
     };
@@ -74,7 +78,8 @@ int ob_parse_duration_ms(const char *s, uint64_t *out) {
     return scale(s, units, out);
 }
 
-static int parse_port(const char *s, uint16_t *out) {
+static int parse_port(const char *s, uint16_t *out)
+{
     uint64_t v;
     const char *end;
     if (parse_u64(s, &v, &end) || *end || v > 65535) return OB_EINVAL;
@@ -83,7 +88,8 @@ static int parse_port(const char *s, uint16_t *out) {
 }
 
 /* Splits "[v6]:port" or "v4:port" into a host copy and the port text. */
-static int split_host_port(const char *s, char **host, const char **port, int *family) {
+static int split_host_port(const char *s, char **host, const char **port, int *family)
+{
     const char *colon;
     if (*s == '[') {
         const char *close = strchr(s, ']');
@@ -103,7 +109,8 @@ static int split_host_port(const char *s, char **host, const char **port, int *f
 
 /* "localhost" and "*" are the only names: anything else must be an IP literal, so
  * start-up never waits on DNS. */
-static char *normalize_host(char *host, int family) {
+static char *normalize_host(char *host, int family)
+{
     unsigned char buf[sizeof(struct in6_addr)];
     if (family == AF_INET && !strcmp(host, "localhost")) {
         free(host);
@@ -120,7 +127,8 @@ static char *normalize_host(char *host, int family) {
     return host;
 }
 
-int ob_parse_listen(const char *s, struct ob_listen_config *out) {
+int ob_parse_listen(const char *s, struct ob_listen_config *out)
+{
     memset(out, 0, sizeof *out);
     if (!strcasecmp(s, "off") || !strcasecmp(s, "false")) return 0;
     char *host;

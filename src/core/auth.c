@@ -51,20 +51,23 @@ struct ob_principal {
     char name[]; /* "anonymous" for the anonymous principal */
 };
 
-static void sha256(digest_t out, const void *p, size_t n) {
+static void sha256(digest_t out, const void *p, size_t n)
+{
     crypto_hash_sha256(out, (const unsigned char *)p, n);
 }
 
 /* ---- building ------------------------------------------------------------------- */
 
-static bool user_config_valid(const struct ob_auth_user *u) {
+static bool user_config_valid(const struct ob_auth_user *u)
+{
     if (!u->name || !*u->name || !strcmp(u->name, "*") || !strcmp(u->name, "anonymous"))
         return false;
     if (u->password_hash && strncmp(u->password_hash, "$argon2", 7) != 0) return false;
     return u->password_hash || u->password || u->ntokens > 0;
 }
 
-static bool rule_config_valid(const struct ob_auth_rule *r) {
+static bool rule_config_valid(const struct ob_auth_rule *r)
+{
     if (!r->user || !*r->user || !r->actions || r->nsubjects == 0) return false;
     if (r->actions & ~(unsigned)(OB_ACT_PUBLISH | OB_ACT_SUBSCRIBE)) return false;
     for (size_t i = 0; i < r->nsubjects; i++)
@@ -72,7 +75,8 @@ static bool rule_config_valid(const struct ob_auth_rule *r) {
     return true;
 }
 
-static void copy_user(struct user *d, const struct ob_auth_user *s) {
+static void copy_user(struct user *d, const struct ob_auth_user *s)
+{
     d->name = ob_xstrdup(s->name);
     d->hash = s->password_hash ? ob_xstrdup(s->password_hash) : NULL;
     d->has_plain = s->password != NULL;
@@ -83,7 +87,8 @@ static void copy_user(struct user *d, const struct ob_auth_user *s) {
         sha256(d->tokens[i], s->tokens[i], strlen(s->tokens[i]));
 }
 
-static void copy_rule(struct rule *d, const struct ob_auth_rule *s) {
+static void copy_rule(struct rule *d, const struct ob_auth_rule *s)
+{
     d->user = ob_xstrdup(s->user);
     d->effect = s->effect;
     d->actions = s->actions;
@@ -93,7 +98,8 @@ static void copy_rule(struct rule *d, const struct ob_auth_rule *s) {
         d->subjects[i] = ob_xstrdup(s->subjects[i]);
 }
 
-static int check_config(const struct ob_auth_config *cfg) {
+static int check_config(const struct ob_auth_config *cfg)
+{
     if (cfg->anonymous < OB_ANON_LOOPBACK || cfg->anonymous > OB_ANON_NEVER) return OB_ECONFIG;
     for (size_t i = 0; i < cfg->nusers; i++) {
         if (!user_config_valid(&cfg->users[i])) return OB_ECONFIG;
@@ -105,7 +111,8 @@ static int check_config(const struct ob_auth_config *cfg) {
     return 0;
 }
 
-int ob_auth_new(struct ob_auth **out, const struct ob_auth_config *cfg) {
+int ob_auth_new(struct ob_auth **out, const struct ob_auth_config *cfg)
+{
     *out = NULL;
     if (sodium_init() < 0) return OB_EINVAL;
     int rc = check_config(cfg);
@@ -125,12 +132,14 @@ int ob_auth_new(struct ob_auth **out, const struct ob_auth_config *cfg) {
     return 0;
 }
 
-struct ob_auth *ob_auth_ref(struct ob_auth *a) {
+struct ob_auth *ob_auth_ref(struct ob_auth *a)
+{
     atomic_fetch_add(&a->refs, 1);
     return a;
 }
 
-void ob_auth_unref(struct ob_auth *a) {
+void ob_auth_unref(struct ob_auth *a)
+{
     if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
     for (size_t i = 0; i < a->nusers; i++) {
         free(a->users[i].name);
@@ -151,7 +160,8 @@ void ob_auth_unref(struct ob_auth *a) {
 
 /* ---- authentication ----------------------------------------------------------------- */
 
-static struct ob_principal *principal_new(const char *name, bool anonymous) {
+static struct ob_principal *principal_new(const char *name, bool anonymous)
+{
     size_t n = strlen(name);
     struct ob_principal *p = ob_xmalloc(sizeof *p + n + 1);
     p->anonymous = anonymous;
@@ -159,7 +169,8 @@ static struct ob_principal *principal_new(const char *name, bool anonymous) {
     return p;
 }
 
-bool ob_sockaddr_is_loopback(const struct sockaddr *sa) {
+bool ob_sockaddr_is_loopback(const struct sockaddr *sa)
+{
     if (!sa) return false;
     if (sa->sa_family == AF_UNIX) return true;
     if (sa->sa_family == AF_INET) {
@@ -176,7 +187,8 @@ bool ob_sockaddr_is_loopback(const struct sockaddr *sa) {
 
 /* Index of the user owning the token, or -1. Every token is compared, so the time
  * taken does not tell which user (or whether any) matched. */
-static long find_token_owner(const struct ob_auth *a, const void *secret, size_t n) {
+static long find_token_owner(const struct ob_auth *a, const void *secret, size_t n)
+{
     digest_t d;
     sha256(d, secret, n);
     long owner = -1;
@@ -186,13 +198,15 @@ static long find_token_owner(const struct ob_auth *a, const void *secret, size_t
     return owner;
 }
 
-static const struct user *find_user(const struct ob_auth *a, const char *name) {
+static const struct user *find_user(const struct ob_auth *a, const char *name)
+{
     for (size_t i = 0; i < a->nusers; i++)
         if (!strcmp(a->users[i].name, name)) return &a->users[i];
     return NULL;
 }
 
-static bool user_secret_ok(const struct user *u, const void *secret, size_t n) {
+static bool user_secret_ok(const struct user *u, const void *secret, size_t n)
+{
     digest_t d;
     sha256(d, secret, n);
     bool ok = false;
@@ -203,7 +217,8 @@ static bool user_secret_ok(const struct user *u, const void *secret, size_t n) {
     return ok;
 }
 
-static bool anonymous_allowed(const struct ob_auth *a, const struct sockaddr *peer) {
+static bool anonymous_allowed(const struct ob_auth *a, const struct sockaddr *peer)
+{
     switch (a->anonymous) {
     case OB_ANON_ALWAYS:
         return true;
@@ -215,7 +230,8 @@ static bool anonymous_allowed(const struct ob_auth *a, const struct sockaddr *pe
 }
 
 int ob_auth_authenticate(struct ob_auth *a, const char *user, const void *secret, size_t n,
-                         const struct sockaddr *peer, struct ob_principal **out) {
+                         const struct sockaddr *peer, struct ob_principal **out)
+{
     *out = NULL;
     bool no_user = !user || !*user;
     if (no_user && !secret) {
@@ -253,14 +269,16 @@ struct auth_work {
     struct ob_principal *principal;
 };
 
-static void auth_work_run(uv_work_t *req) {
+static void auth_work_run(uv_work_t *req)
+{
     struct auth_work *w = (struct auth_work *)req;
     w->status =
         ob_auth_authenticate(w->auth, w->user, w->has_secret ? w->secret : NULL, w->n,
                              w->has_peer ? (struct sockaddr *)&w->peer : NULL, &w->principal);
 }
 
-static void auth_work_done(uv_work_t *req, int status) {
+static void auth_work_done(uv_work_t *req, int status)
+{
     struct auth_work *w = (struct auth_work *)req;
     if (status == UV_ECANCELED && !w->status) w->status = OB_EAUTH;
     if (w->status && w->principal) {
@@ -275,7 +293,8 @@ static void auth_work_done(uv_work_t *req, int status) {
     free(w);
 }
 
-static socklen_t sockaddr_len(const struct sockaddr *sa) {
+static socklen_t sockaddr_len(const struct sockaddr *sa)
+{
     switch (sa->sa_family) {
     case AF_INET:
         return sizeof(struct sockaddr_in);
@@ -288,7 +307,8 @@ static socklen_t sockaddr_len(const struct sockaddr *sa) {
 
 int ob_auth_authenticate_async(struct ob_auth *a, void *uv_loop, const char *user,
                                const void *secret, size_t n, const struct sockaddr *peer,
-                               ob_auth_cb cb, void *arg) {
+                               ob_auth_cb cb, void *arg)
+{
     struct auth_work *w = ob_xcalloc(1, sizeof *w);
     w->auth = ob_auth_ref(a);
     w->user = user ? ob_xstrdup(user) : NULL;
@@ -312,23 +332,28 @@ int ob_auth_authenticate_async(struct ob_auth *a, void *uv_loop, const char *use
     return 0;
 }
 
-const char *ob_principal_name(const struct ob_principal *p) {
+const char *ob_principal_name(const struct ob_principal *p)
+{
     return p->name;
 }
 
-bool ob_principal_is_anonymous(const struct ob_principal *p) {
+bool ob_principal_is_anonymous(const struct ob_principal *p)
+{
     return p->anonymous;
 }
 
-struct ob_principal *ob_principal_dup(const struct ob_principal *p) {
+struct ob_principal *ob_principal_dup(const struct ob_principal *p)
+{
     return principal_new(p->name, p->anonymous);
 }
 
-void ob_principal_free(struct ob_principal *p) {
+void ob_principal_free(struct ob_principal *p)
+{
     free(p);
 }
 
-int ob_auth_hash_password(const char *pw, size_t n, char out[OB_AUTH_HASH_MAX]) {
+int ob_auth_hash_password(const char *pw, size_t n, char out[OB_AUTH_HASH_MAX])
+{
     _Static_assert(crypto_pwhash_STRBYTES <= OB_AUTH_HASH_MAX, "hash buffer too small");
     if (sodium_init() < 0) return OB_EINVAL;
     if (crypto_pwhash_str_alg(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -341,7 +366,8 @@ int ob_auth_hash_password(const char *pw, size_t n, char out[OB_AUTH_HASH_MAX]) 
 /* ---- filter algebra ------------------------------------------------------------- */
 
 /* Splits the next '.'-separated token off *s; false when *s is exhausted. */
-static bool next_token(struct ob_slice *s, struct ob_slice *tok) {
+static bool next_token(struct ob_slice *s, struct ob_slice *tok)
+{
     if (s->n == 0) return false;
     const uint8_t *dot = memchr(s->p, '.', s->n);
     size_t len = dot ? (size_t)(dot - s->p) : s->n;
@@ -351,11 +377,13 @@ static bool next_token(struct ob_slice *s, struct ob_slice *tok) {
     return true;
 }
 
-static bool is_tok(struct ob_slice t, char c) {
+static bool is_tok(struct ob_slice t, char c)
+{
     return t.n == 1 && t.p[0] == (uint8_t)c;
 }
 
-bool ob_filter_covers(struct ob_slice pattern, struct ob_slice filter) {
+bool ob_filter_covers(struct ob_slice pattern, struct ob_slice filter)
+{
     struct ob_slice pt, ft;
     for (;;) {
         bool hp = next_token(&pattern, &pt), hf = next_token(&filter, &ft);
@@ -367,7 +395,8 @@ bool ob_filter_covers(struct ob_slice pattern, struct ob_slice filter) {
     }
 }
 
-bool ob_filter_overlaps(struct ob_slice a, struct ob_slice b) {
+bool ob_filter_overlaps(struct ob_slice a, struct ob_slice b)
+{
     struct ob_slice at, bt;
     for (;;) {
         bool ha = next_token(&a, &at), hb = next_token(&b, &bt);
@@ -380,13 +409,15 @@ bool ob_filter_overlaps(struct ob_slice a, struct ob_slice b) {
 
 /* ---- authorization ---------------------------------------------------------------- */
 
-static bool rule_names(const struct rule *r, const struct ob_principal *p) {
+static bool rule_names(const struct rule *r, const struct ob_principal *p)
+{
     if (!strcmp(r->user, "*")) return true;
     if (p->anonymous) return !strcmp(r->user, "anonymous");
     return !strcmp(r->user, p->name);
 }
 
-static bool rule_matches(const struct rule *r, enum ob_action act, struct ob_slice subject) {
+static bool rule_matches(const struct rule *r, enum ob_action act, struct ob_slice subject)
+{
     for (size_t i = 0; i < r->nsubjects; i++) {
         struct ob_slice pat = ob_slice_str(r->subjects[i]);
         bool m;
@@ -402,7 +433,8 @@ static bool rule_matches(const struct rule *r, enum ob_action act, struct ob_sli
 }
 
 int ob_auth_authorize(const struct ob_auth *a, const struct ob_principal *p, enum ob_action act,
-                      const char *subject) {
+                      const char *subject)
+{
     struct ob_slice s = ob_slice_str(subject);
     if (act == OB_ACT_PUBLISH ? !ob_subject_valid(s) : !ob_filter_valid(s)) return OB_EBADSUBJECT;
     if (act != OB_ACT_PUBLISH && act != OB_ACT_SUBSCRIBE) return OB_EINVAL;

@@ -17,18 +17,21 @@ struct echo {
     struct ob_buf partial; /* bytes of a line not yet terminated */
 };
 
-static int echo_accept(struct ob_conn *c) {
+static int echo_accept(struct ob_conn *c)
+{
     ob_conn_set_data(c, ob_xcalloc(1, sizeof(struct echo)));
     return 0;
 }
 
-static size_t max_line(struct ob_conn *c) {
+static size_t max_line(struct ob_conn *c)
+{
     uint64_t m = ob_conn_host(c)->limits ? ob_conn_host(c)->limits->max_frame_size : 0;
     return m ? (size_t)m : (size_t)1 << 20;
 }
 
 /* Handles one complete line (without its '\n'). */
-static void echo_line(struct ob_conn *c, const uint8_t *p, size_t n) {
+static void echo_line(struct ob_conn *c, const uint8_t *p, size_t n)
+{
     size_t len = n && p[n - 1] == '\r' ? n - 1 : n;
     if (len == 4 && !memcmp(p, "quit", 4)) {
         ob_conn_write_copy(c, "bye\n", 4);
@@ -42,7 +45,8 @@ static void echo_line(struct ob_conn *c, const uint8_t *p, size_t n) {
     ob_conn_write(c, &s, 1, free, copy);
 }
 
-static void echo_data(struct ob_conn *c, const uint8_t *p, size_t n) {
+static void echo_data(struct ob_conn *c, const uint8_t *p, size_t n)
+{
     struct echo *e = ob_conn_data(c);
     while (n) {
         const uint8_t *nl = memchr(p, '\n', n);
@@ -68,7 +72,8 @@ static void echo_data(struct ob_conn *c, const uint8_t *p, size_t n) {
     }
 }
 
-static void echo_close(struct ob_conn *c, int status) {
+static void echo_close(struct ob_conn *c, int status)
+{
     (void)status;
     struct echo *e = ob_conn_data(c);
     ob_buf_release(&e->partial);

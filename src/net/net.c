@@ -13,12 +13,14 @@
 
 #define DEFAULT_WRITE_BUFFER (1u << 20)
 
-static void set_limits(struct ob_net *net, const struct ob_net_limits *limits) {
+static void set_limits(struct ob_net *net, const struct ob_net_limits *limits)
+{
     net->limits = *limits;
     if (!net->limits.write_buffer) net->limits.write_buffer = DEFAULT_WRITE_BUFFER;
 }
 
-int ob_net_new(struct ob_net **out, void *uv_loop, const struct ob_net_limits *limits) {
+int ob_net_new(struct ob_net **out, void *uv_loop, const struct ob_net_limits *limits)
+{
     struct ob_net *net = ob_xcalloc(1, sizeof *net);
     net->loop = uv_loop;
     net->linger_ms = OB_NET_LINGER_MS;
@@ -27,21 +29,25 @@ int ob_net_new(struct ob_net **out, void *uv_loop, const struct ob_net_limits *l
     return 0;
 }
 
-void ob_net_set_limits(struct ob_net *net, const struct ob_net_limits *limits) {
+void ob_net_set_limits(struct ob_net *net, const struct ob_net_limits *limits)
+{
     set_limits(net, limits);
 }
 
-const struct ob_net_limits *ob_net_limits(const struct ob_net *net) {
+const struct ob_net_limits *ob_net_limits(const struct ob_net *net)
+{
     return &net->limits;
 }
 
-size_t ob_net_connection_count(const struct ob_net *net) {
+size_t ob_net_connection_count(const struct ob_net *net)
+{
     return net->nconns;
 }
 
 /* ---- per-address counts ---------------------------------------------------------- */
 
-static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17]) {
+static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
+{
     memset(key, 0, 17);
     key[0] = (uint8_t)ss->ss_family;
     if (ss->ss_family == AF_INET)
@@ -54,7 +60,8 @@ static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17]) {
     return h % 256;
 }
 
-static struct ipcount *ip_get(struct ob_net *net, const struct sockaddr_storage *ss) {
+static struct ipcount *ip_get(struct ob_net *net, const struct sockaddr_storage *ss)
+{
     uint8_t key[17];
     size_t b = ip_key(ss, key);
     for (struct ipcount *e = net->ips[b]; e; e = e->next)
@@ -67,7 +74,8 @@ static struct ipcount *ip_get(struct ob_net *net, const struct sockaddr_storage 
     return e;
 }
 
-static void ip_put(struct ob_net *net, struct ipcount *ip) {
+static void ip_put(struct ob_net *net, struct ipcount *ip)
+{
     if (--ip->n > 0) return;
     for (struct ipcount **p = &net->ips[ip->bucket]; *p; p = &(*p)->next)
         if (*p == ip) {
@@ -77,7 +85,8 @@ static void ip_put(struct ob_net *net, struct ipcount *ip) {
         }
 }
 
-bool net_admit(struct ob_net *net, struct ob_conn *c) {
+bool net_admit(struct ob_net *net, struct ob_conn *c)
+{
     const struct ob_net_limits *l = &net->limits;
     if (net->shutting_down) return false;
     if (l->max_connections && net->nconns >= l->max_connections) {
@@ -104,7 +113,8 @@ bool net_admit(struct ob_net *net, struct ob_conn *c) {
     return true;
 }
 
-void net_conn_unlink(struct ob_net *net, struct ob_conn *c) {
+void net_conn_unlink(struct ob_net *net, struct ob_conn *c)
+{
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -118,7 +128,8 @@ void net_conn_unlink(struct ob_net *net, struct ob_conn *c) {
 
 /* ---- listeners --------------------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *server, int status) {
+static void on_connection(uv_stream_t *server, int status)
+{
     struct listener *l = server->data;
     if (status < 0) {
         OB_WARN("net", "accept failed", "listener=%s error=\"%s\"", l->name, uv_strerror(status));
@@ -127,7 +138,8 @@ static void on_connection(uv_stream_t *server, int status) {
     conn_accept(l);
 }
 
-static void free_listener(struct listener *l) {
+static void free_listener(struct listener *l)
+{
     if (l->state && l->proto->listener_free) l->proto->listener_free(l->state);
     struct ob_net *net = l->net;
     free(l->name);
@@ -136,20 +148,24 @@ static void free_listener(struct listener *l) {
     net_check_done(net);
 }
 
-void net_release_listener(struct listener *l) {
+void net_release_listener(struct listener *l)
+{
     if (--l->refs == 0) free_listener(l);
 }
 
-static void on_listener_closed(uv_handle_t *h) {
+static void on_listener_closed(uv_handle_t *h)
+{
     net_release_listener(h->data);
 }
 
-static int resolve(const char *ip, uint16_t port, struct sockaddr_storage *ss) {
+static int resolve(const char *ip, uint16_t port, struct sockaddr_storage *ss)
+{
     if (strchr(ip, ':')) return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss);
     return uv_ip4_addr(ip, port, (struct sockaddr_in *)ss);
 }
 
-static uint16_t bound_port(uv_tcp_t *h) {
+static uint16_t bound_port(uv_tcp_t *h)
+{
     struct sockaddr_storage ss;
     int len = sizeof ss;
     if (uv_tcp_getsockname(h, (struct sockaddr *)&ss, &len)) return 0;
@@ -157,7 +173,8 @@ static uint16_t bound_port(uv_tcp_t *h) {
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-static int bind_listen(struct listener *l, const char *ip, uint16_t port) {
+static int bind_listen(struct listener *l, const char *ip, uint16_t port)
+{
     struct sockaddr_storage ss;
     int rc = resolve(ip, port, &ss);
     if (rc == 0) rc = uv_tcp_bind(&l->handle, (const struct sockaddr *)&ss, 0);
@@ -166,7 +183,8 @@ static int bind_listen(struct listener *l, const char *ip, uint16_t port) {
 }
 
 static int listen_error(int uvrc, const char *name, const char *ip, uint16_t port, char *err,
-                        size_t errlen) {
+                        size_t errlen)
+{
     const char *fmt = strchr(ip, ':') ? "listener %s: [%s]:%u: %s" : "listener %s: %s:%u: %s";
     snprintf(err, errlen, fmt, name, ip, (unsigned)port, uv_strerror(uvrc));
     if (uvrc == UV_EADDRINUSE) return OB_EADDRINUSE;
@@ -175,7 +193,8 @@ static int listen_error(int uvrc, const char *name, const char *ip, uint16_t por
 
 int ob_net_listen(struct ob_net *net, const char *name, const struct ob_protocol *proto,
                   const struct ob_proto_host *host, const char *ip, uint16_t port, char *err,
-                  size_t errlen) {
+                  size_t errlen)
+{
     struct listener *l = ob_xcalloc(1, sizeof *l);
     l->net = net;
     l->name = ob_xstrdup(name);
@@ -202,7 +221,8 @@ int ob_net_listen(struct ob_net *net, const char *name, const struct ob_protocol
     return 0;
 }
 
-uint16_t ob_net_listener_port(const struct ob_net *net, const char *name) {
+uint16_t ob_net_listener_port(const struct ob_net *net, const char *name)
+{
     for (const struct listener *l = net->listeners; l; l = l->next)
         if (!strcmp(l->name, name)) return l->port;
     return 0;
@@ -210,14 +230,16 @@ uint16_t ob_net_listener_port(const struct ob_net *net, const char *name) {
 
 /* ---- shutdown ------------------------------------------------------------------------ */
 
-void net_check_done(struct ob_net *net) {
+void net_check_done(struct ob_net *net)
+{
     if (!net->shutting_down || net->alive || !net->done) return;
     void (*done)(void *) = net->done;
     net->done = NULL;
     done(net->done_arg);
 }
 
-void ob_net_shutdown(struct ob_net *net, uint32_t linger_ms, void (*done)(void *arg), void *arg) {
+void ob_net_shutdown(struct ob_net *net, uint32_t linger_ms, void (*done)(void *arg), void *arg)
+{
     net->shutting_down = true;
     net->linger_ms = linger_ms;
     net->done = done;
@@ -235,7 +257,8 @@ void ob_net_shutdown(struct ob_net *net, uint32_t linger_ms, void (*done)(void *
     net_check_done(net);
 }
 
-void ob_net_free(struct ob_net *net) {
+void ob_net_free(struct ob_net *net)
+{
     if (!net) return;
     for (size_t b = 0; b < 256; b++)
         while (net->ips[b]) {

@@ -17,11 +17,13 @@ struct tcp {
     uv_buf_t *iov; /* of the write in flight */
 };
 
-static struct tcp *tcp_of(struct ob_conn *c) {
+static struct tcp *tcp_of(struct ob_conn *c)
+{
     return *ob_conn__tp_state(c);
 }
 
-static int tcp_accept(struct ob_conn *c, void *listen_stream) {
+static int tcp_accept(struct ob_conn *c, void *listen_stream)
+{
     struct tcp *t = ob_xcalloc(1, sizeof *t);
     uv_tcp_init(ob_conn__loop(c), &t->handle);
     t->handle.data = c;
@@ -31,7 +33,8 @@ static int tcp_accept(struct ob_conn *c, void *listen_stream) {
     return rc ? OB_EIO : 0;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
     (void)suggested;
     uint8_t *p;
     size_t n;
@@ -39,7 +42,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init((char *)p, (unsigned)n);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
     struct ob_conn *c = s->data;
     if (nread > 0)
         ob_conn__read(c, (const uint8_t *)buf->base, (size_t)nread);
@@ -49,16 +53,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         ob_conn__eof(c, OB_EIO);
 }
 
-static int tcp_read_start(struct ob_conn *c) {
+static int tcp_read_start(struct ob_conn *c)
+{
     return uv_read_start((uv_stream_t *)&tcp_of(c)->handle, on_alloc, on_read) ? OB_EIO : 0;
 }
 
-static int tcp_read_stop(struct ob_conn *c) {
+static int tcp_read_stop(struct ob_conn *c)
+{
     uv_read_stop((uv_stream_t *)&tcp_of(c)->handle);
     return 0;
 }
 
-static void on_write(uv_write_t *req, int status) {
+static void on_write(uv_write_t *req, int status)
+{
     struct ob_conn *c = req->data;
     struct tcp *t = tcp_of(c);
     free(t->iov);
@@ -66,7 +73,8 @@ static void on_write(uv_write_t *req, int status) {
     ob_conn__written(c, status ? OB_EIO : 0);
 }
 
-static int tcp_write(struct ob_conn *c, const struct ob_slice *bufs, size_t n) {
+static int tcp_write(struct ob_conn *c, const struct ob_slice *bufs, size_t n)
+{
     struct tcp *t = tcp_of(c);
     t->iov = ob_xmalloc(n * sizeof *t->iov);
     for (size_t i = 0; i < n; i++)
@@ -81,18 +89,21 @@ static int tcp_write(struct ob_conn *c, const struct ob_slice *bufs, size_t n) {
     return 0;
 }
 
-static void on_closed(uv_handle_t *h) {
+static void on_closed(uv_handle_t *h)
+{
     struct ob_conn *c = h->data;
     free(h);
     *ob_conn__tp_state(c) = NULL;
     ob_conn__closed(c);
 }
 
-static void tcp_close(struct ob_conn *c) {
+static void tcp_close(struct ob_conn *c)
+{
     uv_close((uv_handle_t *)&tcp_of(c)->handle, on_closed);
 }
 
-static int tcp_peer(struct ob_conn *c, struct sockaddr_storage *out) {
+static int tcp_peer(struct ob_conn *c, struct sockaddr_storage *out)
+{
     int len = sizeof *out;
     return uv_tcp_getpeername(&tcp_of(c)->handle, (struct sockaddr *)out, &len) ? OB_EIO : 0;
 }

@@ -33,7 +33,8 @@ struct ob_server {
 
 /* ---- configuration ------------------------------------------------------------------ */
 
-static void copy_source(struct ob_server *s, const struct ob_config_source *src) {
+static void copy_source(struct ob_server *s, const struct ob_config_source *src)
+{
     s->src = *src;
     s->src.text = NULL; /* a reload re-reads the file; in-memory text is not kept */
     s->src.file = src->file ? ob_xstrdup(src->file) : NULL;
@@ -44,7 +45,8 @@ static void copy_source(struct ob_server *s, const struct ob_config_source *src)
     s->src.sets = (const char *const *)s->sets;
 }
 
-static void free_source(struct ob_server *s) {
+static void free_source(struct ob_server *s)
+{
     for (size_t i = 0; i < s->src.nsets; i++)
         free(s->sets[i]);
     free(s->sets);
@@ -52,12 +54,14 @@ static void free_source(struct ob_server *s) {
     free((char *)s->src.data_dir);
 }
 
-static void apply_log(const struct ob_config *cfg) {
+static void apply_log(const struct ob_config *cfg)
+{
     ob_log_set_level((enum ob_log_level)cfg->log.level);
     ob_log_set_json(cfg->log.format == OB_LOG_JSON);
 }
 
-static struct ob_net_limits net_limits(const struct ob_config *cfg) {
+static struct ob_net_limits net_limits(const struct ob_config *cfg)
+{
     struct ob_net_limits l = {
         .max_connections = cfg->limits.max_connections,
         .max_connections_per_ip = cfg->limits.max_connections_per_ip,
@@ -72,7 +76,8 @@ static struct ob_net_limits net_limits(const struct ob_config *cfg) {
 /* ---- streams --------------------------------------------------------------------------- */
 
 static void stream_config(const struct ob_config *cfg, const struct ob_stream_decl *d,
-                          struct ob_stream_config *sc) {
+                          struct ob_stream_config *sc)
+{
     memset(sc, 0, sizeof *sc);
     sc->name = d->name;
     sc->subjects = (const char *const *)d->subjects;
@@ -88,7 +93,8 @@ static void stream_config(const struct ob_config *cfg, const struct ob_stream_de
 }
 
 /* Creates each predeclared stream; one that exists with other limits is updated. */
-static int create_streams(struct ob_server *s) {
+static int create_streams(struct ob_server *s)
+{
     for (size_t i = 0; i < s->cfg.nstreams; i++) {
         struct ob_stream_config sc;
         struct ob_stream *st;
@@ -109,18 +115,21 @@ static int create_streams(struct ob_server *s) {
 
 /* ---- listeners --------------------------------------------------------------------- */
 
-static const struct ob_protocol *find_protocol(const char *name) {
+static const struct ob_protocol *find_protocol(const char *name)
+{
     for (size_t i = 0; ob_server_protocols[i]; i++)
         if (!strcmp(ob_server_protocols[i]->name, name)) return ob_server_protocols[i];
     return NULL;
 }
 
-static void describe(struct ob_buf *b, const char *name, const char *host, uint16_t port) {
+static void describe(struct ob_buf *b, const char *name, const char *host, uint16_t port)
+{
     const char *fmt = strchr(host, ':') ? "%s%s=[%s]:%u" : "%s%s=%s:%u";
     ob_buf_printf(b, fmt, b->len ? " " : "", name, host, (unsigned)port);
 }
 
-static int start_listeners(struct ob_server *s) {
+static int start_listeners(struct ob_server *s)
+{
     struct ob_buf up = OB_BUF_INIT;
     int rc = 0;
     for (int i = 0; i < OB_NLISTENERS && !rc; i++) {
@@ -151,7 +160,8 @@ static int start_listeners(struct ob_server *s) {
 
 /* ---- signals, shutdown ------------------------------------------------------------- */
 
-static void on_signal(uv_signal_t *h, int signum) {
+static void on_signal(uv_signal_t *h, int signum)
+{
     struct ob_server *s = h->data;
     if (signum == SIGHUP) {
         ob_server_reload(s);
@@ -161,7 +171,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     ob_server_shutdown(s);
 }
 
-static void open_signals(struct ob_server *s) {
+static void open_signals(struct ob_server *s)
+{
     uv_signal_t *hs[] = {&s->sigterm, &s->sigint, &s->sighup};
     int nums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -172,7 +183,8 @@ static void open_signals(struct ob_server *s) {
     s->signals_open = true;
 }
 
-static void close_signals(struct ob_server *s) {
+static void close_signals(struct ob_server *s)
+{
     if (!s->signals_open) return;
     s->signals_open = false;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -180,14 +192,16 @@ static void close_signals(struct ob_server *s) {
     uv_close((uv_handle_t *)&s->sighup, NULL);
 }
 
-static void on_net_closed(void *arg) {
+static void on_net_closed(void *arg)
+{
     struct ob_server *s = arg;
     s->net_done = true;
     close_signals(s);
     ob_bus_stop(s->bus);
 }
 
-void ob_server_shutdown(struct ob_server *s) {
+void ob_server_shutdown(struct ob_server *s)
+{
     if (s->stopping) return;
     s->stopping = true;
     ob_net_shutdown(s->net, LINGER_MS, on_net_closed, s);
@@ -199,14 +213,16 @@ struct changes {
     struct ob_buf applied, restart;
 };
 
-static void on_change(void *arg, const char *key, bool reloadable) {
+static void on_change(void *arg, const char *key, bool reloadable)
+{
     struct changes *c = arg;
     struct ob_buf *b = reloadable ? &c->applied : &c->restart;
     ob_buf_printf(b, "%s%s", b->len ? " " : "", key);
 }
 
 /* Applies the reloadable sections of next; false if the new authenticator fails. */
-static bool apply_reloadable(struct ob_server *s, const struct ob_config *next) {
+static bool apply_reloadable(struct ob_server *s, const struct ob_config *next)
+{
     struct ob_auth *auth;
     if (ob_auth_new(&auth, &next->auth) != 0) return false;
     ob_auth_unref(s->auth);
@@ -217,7 +233,8 @@ static bool apply_reloadable(struct ob_server *s, const struct ob_config *next) 
     return true;
 }
 
-int ob_server_reload(struct ob_server *s) {
+int ob_server_reload(struct ob_server *s)
+{
     struct ob_config next;
     struct ob_diag d = {0};
     int rc = ob_config_load(&next, &s->src, &d);
@@ -255,7 +272,8 @@ int ob_server_reload(struct ob_server *s) {
 
 /* ---- open / run / close ------------------------------------------------------------- */
 
-static int open_bus(struct ob_server *s) {
+static int open_bus(struct ob_server *s)
+{
     struct ob_bus_options o = {
         .data_dir = s->cfg.data_dir,
         .uv_loop = &s->loop,
@@ -268,7 +286,8 @@ static int open_bus(struct ob_server *s) {
     return rc;
 }
 
-static int start(struct ob_server *s) {
+static int start(struct ob_server *s)
+{
     int rc = open_bus(s);
     if (!rc) rc = create_streams(s);
     if (!rc) rc = ob_auth_new(&s->auth, &s->cfg.auth);
@@ -286,8 +305,8 @@ static int start(struct ob_server *s) {
     return 0;
 }
 
-int ob_server_open(struct ob_server **out, const struct ob_config_source *src,
-                   struct ob_diag *diag) {
+int ob_server_open(struct ob_server **out, const struct ob_config_source *src, struct ob_diag *diag)
+{
     *out = NULL;
     struct ob_server *s = ob_xcalloc(1, sizeof *s);
     int rc = ob_config_load(&s->cfg, src, diag);
@@ -310,18 +329,21 @@ int ob_server_open(struct ob_server **out, const struct ob_config_source *src,
     return 0;
 }
 
-int ob_server_run(struct ob_server *s) {
+int ob_server_run(struct ob_server *s)
+{
     while (!s->stopping || s->signals_open)
         ob_bus_run(s->bus, OB_RUN_DEFAULT);
     return 0;
 }
 
-static void on_walk_close(uv_handle_t *h, void *arg) {
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
     (void)arg;
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-void ob_server_close(struct ob_server *s) {
+void ob_server_close(struct ob_server *s)
+{
     if (!s) return;
     if (s->net) {
         ob_server_shutdown(s);
@@ -342,14 +364,17 @@ void ob_server_close(struct ob_server *s) {
     OB_INFO("server", "stopped", NULL);
 }
 
-const struct ob_config *ob_server_config(const struct ob_server *s) {
+const struct ob_config *ob_server_config(const struct ob_server *s)
+{
     return &s->cfg;
 }
 
-struct ob_bus *ob_server_bus(struct ob_server *s) {
+struct ob_bus *ob_server_bus(struct ob_server *s)
+{
     return s->bus;
 }
 
-uint16_t ob_server_listener_port(const struct ob_server *s, const char *name) {
+uint16_t ob_server_listener_port(const struct ob_server *s, const char *name)
+{
     return s->net ? ob_net_listener_port(s->net, name) : 0;
 }

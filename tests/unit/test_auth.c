@@ -17,7 +17,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-static struct sockaddr_storage addr(const char *ip) {
+static struct sockaddr_storage addr(const char *ip)
+{
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     if (strchr(ip, ':')) {
@@ -38,7 +39,8 @@ static char *tokens_bob[] = {"bob-token-1", "bob-token-2"};
 static char *tokens_eve[] = {"eve-token"};
 
 static struct ob_auth *make_auth(int anonymous, struct ob_auth_rule *rules, size_t nrules,
-                                 const char *alice_hash) {
+                                 const char *alice_hash)
+{
     struct ob_auth_user users[] = {
         {.name = "alice",
          .password_hash = (char *)alice_hash,
@@ -54,7 +56,8 @@ static struct ob_auth *make_auth(int anonymous, struct ob_auth_rule *rules, size
 }
 
 static int login(struct ob_auth *a, const char *user, const char *secret, const char *ip,
-                 char *name_out) {
+                 char *name_out)
+{
     struct sockaddr_storage ss = addr(ip ? ip : "10.1.2.3");
     struct ob_principal *p;
     int rc =
@@ -68,7 +71,8 @@ static int login(struct ob_auth *a, const char *user, const char *secret, const 
     return rc;
 }
 
-static void test_password_hash(void **state) {
+static void test_password_hash(void **state)
+{
     (void)state;
     char hash[OB_AUTH_HASH_MAX], hash2[OB_AUTH_HASH_MAX];
     assert_int_equal(ob_auth_hash_password("s3cret", 6, hash), 0);
@@ -86,7 +90,8 @@ static void test_password_hash(void **state) {
     ob_auth_unref(a);
 }
 
-static void test_plain_password_and_tokens(void **state) {
+static void test_plain_password_and_tokens(void **state)
+{
     (void)state;
     struct ob_auth *a = make_auth(OB_ANON_NEVER, NULL, 0, "$argon2id$v=19$m=65536,t=2,p=1$x$y");
     char name[64];
@@ -104,7 +109,8 @@ static void test_plain_password_and_tokens(void **state) {
     ob_auth_unref(a);
 }
 
-static void test_anonymous_policy(void **state) {
+static void test_anonymous_policy(void **state)
+{
     (void)state;
     const char *loop[] = {"127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"};
     const char *remote[] = {"10.0.0.1", "192.168.1.1", "::2", "::ffff:10.0.0.1", "128.0.0.1"};
@@ -132,7 +138,8 @@ static void test_anonymous_policy(void **state) {
     ob_auth_unref(a);
 }
 
-static struct ob_principal *principal(struct ob_auth *a, const char *user, const char *secret) {
+static struct ob_principal *principal(struct ob_auth *a, const char *user, const char *secret)
+{
     struct sockaddr_storage ss = addr("127.0.0.1");
     struct ob_principal *p;
     assert_int_equal(ob_auth_authenticate(a, user, secret, secret ? strlen(secret) : 0, SA(ss), &p),
@@ -145,7 +152,8 @@ static char *s_secret[] = {"orders.secret.>"};
 static char *s_all[] = {">"};
 static char *s_pub[] = {"public.*"};
 
-static void test_rule_order_and_default(void **state) {
+static void test_rule_order_and_default(void **state)
+{
     (void)state;
     struct ob_auth_rule rules[] = {
         /* bob: deny the secret orders first, then allow all orders */
@@ -204,7 +212,8 @@ static void test_rule_order_and_default(void **state) {
     ob_auth_unref(a);
 }
 
-static void test_star_rules(void **state) {
+static void test_star_rules(void **state)
+{
     (void)state;
     struct ob_auth_rule rules[] = {
         {.user = "*",
@@ -222,15 +231,18 @@ static void test_star_rules(void **state) {
     ob_auth_unref(a);
 }
 
-static bool covers(const char *p, const char *f) {
+static bool covers(const char *p, const char *f)
+{
     return ob_filter_covers(ob_slice_str(p), ob_slice_str(f));
 }
 
-static bool overlaps(const char *a, const char *b) {
+static bool overlaps(const char *a, const char *b)
+{
     return ob_filter_overlaps(ob_slice_str(a), ob_slice_str(b));
 }
 
-static void test_filter_covers_table(void **state) {
+static void test_filter_covers_table(void **state)
+{
     (void)state;
     static const struct {
         const char *p, *f;
@@ -252,7 +264,8 @@ static void test_filter_covers_table(void **state) {
     }
 }
 
-static void test_filter_overlaps_table(void **state) {
+static void test_filter_overlaps_table(void **state)
+{
     (void)state;
     static const struct {
         const char *a, *b;
@@ -271,7 +284,8 @@ static void test_filter_overlaps_table(void **state) {
 
 /* Random filters over a tiny alphabet, checked against brute force over every subject
  * of up to four tokens from the same alphabet (plus a token no filter names). */
-static void random_filter(char *out, unsigned *seed) {
+static void random_filter(char *out, unsigned *seed)
+{
     static const char *const toks[] = {"a", "b", "*", ">"};
     int n = 1 + rand_r(seed) % 3;
     out[0] = 0;
@@ -282,7 +296,8 @@ static void random_filter(char *out, unsigned *seed) {
     }
 }
 
-static void all_subjects(char subjects[][16], size_t *n) {
+static void all_subjects(char subjects[][16], size_t *n)
+{
     static const char *const toks[] = {"a", "b", "z"};
     *n = 0;
     for (int len = 1; len <= 4; len++) {
@@ -300,7 +315,8 @@ static void all_subjects(char subjects[][16], size_t *n) {
     }
 }
 
-static void test_filter_algebra_random(void **state) {
+static void test_filter_algebra_random(void **state)
+{
     (void)state;
     static char subjects[128][16];
     size_t ns;
@@ -324,7 +340,8 @@ static void test_filter_algebra_random(void **state) {
     }
 }
 
-static void test_invalid_configs(void **state) {
+static void test_invalid_configs(void **state)
+{
     (void)state;
     struct ob_auth *a;
     struct ob_auth_user bad_users[][1] = {
@@ -353,7 +370,8 @@ struct async_result {
     int calls;
 };
 
-static void on_auth(void *arg, int status, struct ob_principal *p) {
+static void on_auth(void *arg, int status, struct ob_principal *p)
+{
     struct async_result *r = arg;
     r->status = status;
     r->calls++;
@@ -363,7 +381,8 @@ static void on_auth(void *arg, int status, struct ob_principal *p) {
     }
 }
 
-static void test_async(void **state) {
+static void test_async(void **state)
+{
     (void)state;
     char hash[OB_AUTH_HASH_MAX];
     assert_int_equal(ob_auth_hash_password("pw", 2, hash), 0);
@@ -386,7 +405,8 @@ static void test_async(void **state) {
     uv_loop_close(&loop);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_password_hash),
         cmocka_unit_test(test_plain_password_and_tokens),

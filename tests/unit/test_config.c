@@ -14,14 +14,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct ob_config_source text_source(const char *yaml) {
+static struct ob_config_source text_source(const char *yaml)
+{
     struct ob_config_source s = {
         .text = yaml, .text_len = strlen(yaml), .text_name = "omnibus.yaml"};
     return s;
 }
 
 /* Loads yaml (expecting failure) and asserts the single error equals want. */
-static void expect_error(const char *yaml, const char *want) {
+static void expect_error(const char *yaml, const char *want)
+{
     struct ob_config cfg;
     struct ob_diag d = {0};
     struct ob_config_source s = text_source(yaml);
@@ -35,7 +37,8 @@ static void expect_error(const char *yaml, const char *want) {
     ob_diag_release(&d);
 }
 
-static void test_defaults(void **state) {
+static void test_defaults(void **state)
+{
     (void)state;
     struct ob_config cfg;
     struct ob_diag d = {0};
@@ -63,7 +66,8 @@ static void test_defaults(void **state) {
     ob_config_release(&cfg);
 }
 
-static void test_listener_names(void **state) {
+static void test_listener_names(void **state)
+{
     (void)state;
     static const char *const want[] = {"http", "mqtt", "amqp", "stomp", "kafka",
                                        "grpc", "ftp",  "sftp", "echo"};
@@ -75,7 +79,8 @@ static void test_listener_names(void **state) {
     }
 }
 
-static void test_parse_size(void **state) {
+static void test_parse_size(void **state)
+{
     (void)state;
     static const struct {
         const char *s;
@@ -104,7 +109,8 @@ static void test_parse_size(void **state) {
     }
 }
 
-static void test_parse_duration(void **state) {
+static void test_parse_duration(void **state)
+{
     (void)state;
     uint64_t v;
     assert_int_equal(ob_parse_duration_ms("0", &v), 0);
@@ -121,7 +127,8 @@ static void test_parse_duration(void **state) {
     assert_int_equal(ob_parse_duration_ms("1w", &v), OB_EINVAL);
 }
 
-static void test_parse_listen(void **state) {
+static void test_parse_listen(void **state)
+{
     (void)state;
     struct ob_listen_config l;
     assert_int_equal(ob_parse_listen("127.0.0.1:8080", &l), 0);
@@ -145,7 +152,8 @@ static void test_parse_listen(void **state) {
         assert_int_equal(ob_parse_listen(bad[i], &l), OB_EINVAL);
 }
 
-static void test_file_overrides_default(void **state) {
+static void test_file_overrides_default(void **state)
+{
     (void)state;
     const char *yaml = "log:\n"
                        "  level: debug\n"
@@ -184,7 +192,8 @@ static void test_file_overrides_default(void **state) {
     ob_config_release(&cfg);
 }
 
-static void test_errors_name_position_and_key(void **state) {
+static void test_errors_name_position_and_key(void **state)
+{
     (void)state;
     expect_error("listeners:\n  http: 127.0.0.1:8080\n  mqtt: nowhere\n",
                  "omnibus.yaml:3:9: listeners.mqtt: expected host:port or \"off\"");
@@ -212,7 +221,8 @@ static void test_errors_name_position_and_key(void **state) {
                  "\"maybe\"");
 }
 
-static void test_errors_in_lists(void **state) {
+static void test_errors_in_lists(void **state)
+{
     (void)state;
     expect_error("streams:\n  - name: a\n    subjects: [\"a..b\"]\n",
                  "omnibus.yaml:3:16: streams[0].subjects[0]: not a valid subject filter");
@@ -242,7 +252,8 @@ static void test_errors_in_lists(void **state) {
                  "omnibus.yaml:3:14: auth.users[0].name: is reserved for rules");
 }
 
-static void test_errors_yaml_level(void **state) {
+static void test_errors_yaml_level(void **state)
+{
     (void)state;
     expect_error("log:\n  level: [\n", "omnibus.yaml:3:1: invalid YAML: did not find expected "
                                        "node content");
@@ -256,7 +267,8 @@ static void test_errors_yaml_level(void **state) {
     expect_error("? [a]\n: 1\n", "omnibus.yaml:1:3: mapping keys must be plain strings");
 }
 
-static void test_all_errors_reported(void **state) {
+static void test_all_errors_reported(void **state)
+{
     (void)state;
     struct ob_config cfg;
     struct ob_diag d = {0};
@@ -266,7 +278,8 @@ static void test_all_errors_reported(void **state) {
     ob_diag_release(&d);
 }
 
-static void test_file_source(void **state) {
+static void test_file_source(void **state)
+{
     (void)state;
     char path[] = "/tmp/omnibus-test-config-XXXXXX";
     int fd = mkstemp(path);
@@ -289,7 +302,8 @@ static void test_file_source(void **state) {
     ob_diag_release(&d);
 }
 
-static void test_env_overrides(void **state) {
+static void test_env_overrides(void **state)
+{
     (void)state;
     char *env[] = {"PATH=/bin",
                    "OMNIBUS_LOG__LEVEL=warn",
@@ -326,7 +340,8 @@ static void test_env_overrides(void **state) {
     ob_diag_release(&d);
 }
 
-static void test_set_and_precedence(void **state) {
+static void test_set_and_precedence(void **state)
+{
     (void)state;
     char *env[] = {"OMNIBUS_LOG__LEVEL=warn", "OMNIBUS_DATA_DIR=/env", NULL};
     static const char rule[] = "auth.rules=[{user: '*', effect: deny, actions: [publish], "
@@ -372,7 +387,8 @@ static void test_set_and_precedence(void **state) {
     ob_diag_release(&d);
 }
 
-static void test_no_default_listeners(void **state) {
+static void test_no_default_listeners(void **state)
+{
     (void)state;
     const char *sets[] = {"listeners.echo=127.0.0.1:0"};
     struct ob_config cfg;
@@ -392,7 +408,8 @@ static void test_no_default_listeners(void **state) {
     ob_config_release(&cfg);
 }
 
-static void test_config_set(void **state) {
+static void test_config_set(void **state)
+{
     (void)state;
     struct ob_config cfg;
     struct ob_diag d = {0};
@@ -422,13 +439,15 @@ struct diffs {
     int n;
 };
 
-static void on_change(void *arg, const char *key, bool reloadable) {
+static void on_change(void *arg, const char *key, bool reloadable)
+{
     struct diffs *d = arg;
     snprintf(d->keys[d->n], sizeof d->keys[0], "%s", key);
     d->reload[d->n++] = reloadable;
 }
 
-static void test_diff_and_reloadable(void **state) {
+static void test_diff_and_reloadable(void **state)
+{
     (void)state;
     struct ob_config a, b;
     struct ob_diag d = {0};
@@ -459,7 +478,8 @@ static void test_diff_and_reloadable(void **state) {
 }
 
 /* The example shipped in the repository must load cleanly. */
-static void test_example_file(void **state) {
+static void test_example_file(void **state)
+{
     (void)state;
     char path[1024];
     snprintf(path, sizeof path, "%s", __FILE__);
@@ -478,7 +498,8 @@ static void test_example_file(void **state) {
     ob_config_release(&cfg);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_listener_names),

@@ -18,20 +18,23 @@
 
 static char path[64];
 
-static void write_config(const char *yaml) {
+static void write_config(const char *yaml)
+{
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(yaml, f);
     fclose(f);
 }
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     (void)state;
     snprintf(path, sizeof path, "/tmp/omnibus-test-server-%ld.yaml", (long)getpid());
     return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     (void)state;
     unlink(path);
     ob_log_set_level(OB_LOG_INFO);
@@ -47,7 +50,8 @@ static const char base_yaml[] = "data_dir: \"\"\n"
                                 "    max_age: 1h\n"
                                 "    max_msgs: 100\n";
 
-static struct ob_server *open_server(void) {
+static struct ob_server *open_server(void)
+{
     struct ob_config_source src = {.file = path, .no_default_listeners = true};
     struct ob_diag d = {0};
     struct ob_server *s;
@@ -59,7 +63,8 @@ static struct ob_server *open_server(void) {
     return s;
 }
 
-static void test_start_and_streams(void **state) {
+static void test_start_and_streams(void **state)
+{
     (void)state;
     write_config(base_yaml);
     struct ob_server *s = open_server();
@@ -77,7 +82,8 @@ static void test_start_and_streams(void **state) {
     ob_server_close(s);
 }
 
-static void test_reload(void **state) {
+static void test_reload(void **state)
+{
     (void)state;
     write_config(base_yaml);
     struct ob_server *s = open_server();
@@ -98,7 +104,8 @@ static void test_reload(void **state) {
     ob_server_close(s); /* close without run: shuts down on its own */
 }
 
-static void test_port_in_use(void **state) {
+static void test_port_in_use(void **state)
+{
     (void)state;
     write_config(base_yaml);
     struct ob_server *a = open_server();
@@ -115,7 +122,8 @@ static void test_port_in_use(void **state) {
     ob_server_close(a);
 }
 
-static void test_config_error(void **state) {
+static void test_config_error(void **state)
+{
     (void)state;
     write_config("listeners: {mqtt: somewhere}\n");
     struct ob_config_source src = {.file = path};
@@ -127,7 +135,8 @@ static void test_config_error(void **state) {
     ob_diag_release(&d);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_and_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
