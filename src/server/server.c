@@ -297,9 +297,11 @@ static int start(struct ob_server *s)
     s->host.bus = s->bus;
     s->host.auth = &s->auth;
     s->host.limits = ob_net_limits(s->net);
+    /* Handlers first: a client that sees the listeners line may signal at once (and a
+     * shell's background job starts with SIGINT ignored until a handler is set). */
+    open_signals(s);
     rc = start_listeners(s);
     if (rc) return rc;
-    open_signals(s);
     OB_INFO("server", "omnibus started", "version=%s data_dir=\"%s\"", OB_VERSION_STRING,
             s->cfg.data_dir ? s->cfg.data_dir : "(memory)");
     return 0;

@@ -56,7 +56,9 @@ ob_free_port() {
 
 # Starts the server in the background with a temp data dir; output goes to $OB_LOG.
 ob_start() {
-    "$OB" serve --data-dir "$T/data" "$@" >"$OB_LOG" 2>&1 &
+    # Truncate here, not in the child: a wait right after must not see the last run's log.
+    : >"$OB_LOG"
+    "$OB" serve --data-dir "$T/data" "$@" >>"$OB_LOG" 2>&1 &
     OB_PID=$!
 }
 
