@@ -84,7 +84,8 @@ enum { FS_MORE, FS_FIELD, FS_END, FS_BAD };
  * ignored, so there is no reason to accept much of them. */
 #define MAX_CHUNK_LINE 4096
 
-static int status_error(int status) {
+static int status_error(int status)
+{
     switch (status) {
     case 413:
     case 414:
@@ -98,14 +99,16 @@ static int status_error(int status) {
     }
 }
 
-static int fail(struct ob_h1_parser *p, int status, const char *error) {
+static int fail(struct ob_h1_parser *p, int status, const char *error)
+{
     p->state = S_FAILED;
     p->status = status;
     p->error = error;
     return status_error(status);
 }
 
-void ob_h1_parser_init(struct ob_h1_parser *p, const struct ob_h1_limits *lim) {
+void ob_h1_parser_init(struct ob_h1_parser *p, const struct ob_h1_limits *lim)
+{
     memset(p, 0, sizeof *p);
     if (lim) p->lim = *lim;
     if (!p->lim.max_head) p->lim.max_head = OB_H1_DEFAULT_MAX_HEAD;
@@ -116,7 +119,8 @@ void ob_h1_parser_init(struct ob_h1_parser *p, const struct ob_h1_limits *lim) {
     p->state = S_START;
 }
 
-void ob_h1_parser_reset(struct ob_h1_parser *p) {
+void ob_h1_parser_reset(struct ob_h1_parser *p)
+{
     struct ob_h1_fieldpos *fields = p->fields;
     struct ob_header *headers = p->req.headers;
     size_t cap_fields = p->cap_fields, cap_headers = p->cap_headers;
@@ -130,7 +134,8 @@ void ob_h1_parser_reset(struct ob_h1_parser *p) {
     p->state = S_START;
 }
 
-void ob_h1_parser_release(struct ob_h1_parser *p) {
+void ob_h1_parser_release(struct ob_h1_parser *p)
+{
     free(p->fields);
     free(p->req.headers);
     memset(p, 0, sizeof *p);
@@ -141,7 +146,8 @@ void ob_h1_parser_release(struct ob_h1_parser *p) {
 
 /* Advances the field-section grammar by one byte at offset pos (meaningful for the
  * head only; trailers pass 0). On FS_BAD, *err says why. */
-static int field_step(struct ob_h1_parser *p, uint8_t c, uint32_t pos, const char **err) {
+static int field_step(struct ob_h1_parser *p, uint8_t c, uint32_t pos, const char **err)
+{
     switch (p->fstate) {
     case F_LINE:
         if (c == '\r') {
@@ -190,7 +196,8 @@ static int field_step(struct ob_h1_parser *p, uint8_t c, uint32_t pos, const cha
     }
 }
 
-static void push_field(struct ob_h1_parser *p, size_t n) {
+static void push_field(struct ob_h1_parser *p, size_t n)
+{
     if (n == p->cap_fields) OB_GROW(p->fields, p->cap_fields, n + 1);
     struct ob_h1_fieldpos *f = &p->fields[n];
     f->name = p->name_start;
@@ -201,7 +208,8 @@ static void push_field(struct ob_h1_parser *p, size_t n) {
 
 /* Scans header field lines from *ip to end. FS_END when the header section is
  * complete (*ip just past it), FS_MORE when more bytes are needed, or an error. */
-static int scan_fields(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, size_t end) {
+static int scan_fields(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, size_t end)
+{
     size_t i = *ip;
     while (i < end) {
         /* Fast paths over the long runs: name characters and value characters. */
@@ -235,7 +243,8 @@ static int scan_fields(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, s
 
 /* Checks "HTTP/x.y" in buf[version_start..end). HTTP/1.x is fine (x > 1 is served as
  * 1.1, RFC 9110 §2.5); another major version is a 505; anything else a 400. */
-static int check_version(struct ob_h1_parser *p, const uint8_t *buf, size_t end) {
+static int check_version(struct ob_h1_parser *p, const uint8_t *buf, size_t end)
+{
     const uint8_t *v = buf + p->version_start;
     if (end - p->version_start != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
         v[6] != '.' || v[7] < '0' || v[7] > '9')
@@ -245,61 +254,65 @@ static int check_version(struct ob_h1_parser *p, const uint8_t *buf, size_t end)
     return 0;
 }
 
-/* Advances through the request line by one byte or one run of bytes at *ip (< end).
+/* Scans the method or the target (a run of one character class) up to the SP that
+ * ends it; *ip is left at the end of what was scanned. Returns 0 or an error. */
+static int line_run(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, size_t end)
+{
+    bool method = p->state == S_METHOD;
+    uint8_t want = method ? C_TCHAR : C_TARGET;
+    size_t i = *ip;
+    while (i < end && (cls[buf[i]] & want))
+        i++;
+    *ip = i;
+    if (i == end) return 0;
+    if (buf[i] != ' ') return fail(p, 400, method ? "invalid method" : "invalid request target");
+    if (method) {
+        p->method_end = (uint32_t)i;
+        p->state = S_TARGET_START;
+    } else {
+        p->target_end = (uint32_t)i;
+        p->version_start = (uint32_t)i + 1;
+        p->state = S_VERSION;
+    }
+    *ip = i + 1;
+    return 0;
+}
+
+/* Advances through the request line by one byte, or one run of bytes, at *ip (< end).
  * Returns 0 to continue, or an error. */
-static int line_step(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, size_t end) {
+static int line_step(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, size_t end)
+{
     size_t i = *ip;
     uint8_t c = buf[i];
     switch (p->state) {
     case S_START:
         if (c == '\r') {
             p->state = S_START_LF;
-        } else {
-            if (!(cls[c] & C_TCHAR)) return fail(p, 400, "invalid method");
-            p->line_start = (uint32_t)i;
-            p->state = S_METHOD;
+            break;
         }
+        if (!(cls[c] & C_TCHAR)) return fail(p, 400, "invalid method");
+        p->line_start = (uint32_t)i;
+        p->state = S_METHOD;
         break;
     case S_START_LF:
         if (c != '\n') return fail(p, 400, "bare CR before request line");
         p->state = S_START;
         break;
     case S_METHOD:
-        while (i < end && (cls[buf[i]] & C_TCHAR))
-            i++;
-        if (i == end) {
-            *ip = i;
-            return 0;
-        }
-        if (buf[i] != ' ') return fail(p, 400, "invalid method");
-        p->method_end = (uint32_t)i;
-        p->state = S_TARGET_START;
-        break;
+    case S_TARGET:
+        return line_run(p, buf, ip, end);
     case S_TARGET_START:
         if (!(cls[c] & C_TARGET)) return fail(p, 400, "invalid request target");
         p->target_start = (uint32_t)i;
         p->state = S_TARGET;
         break;
-    case S_TARGET:
-        while (i < end && (cls[buf[i]] & C_TARGET))
-            i++;
-        if (i == end) {
-            *ip = i;
-            return 0;
-        }
-        if (buf[i] != ' ') return fail(p, 400, "invalid request target");
-        p->target_end = (uint32_t)i;
-        p->version_start = (uint32_t)i + 1;
-        p->state = S_VERSION;
-        break;
     case S_VERSION:
-        if (c == '\r') {
-            int rc = check_version(p, buf, i);
-            if (rc) return rc;
-            p->state = S_LINE_LF;
-        } else if (i - p->version_start >= 8) {
-            return fail(p, 400, "invalid HTTP version");
+        if (c != '\r') {
+            if (i - p->version_start >= 8) return fail(p, 400, "invalid HTTP version");
+            break;
         }
+        if (check_version(p, buf, i)) return status_error(p->status);
+        p->state = S_LINE_LF;
         break;
     default: /* S_LINE_LF */
         if (c != '\n') return fail(p, 400, "bare CR in request line");
@@ -316,7 +329,8 @@ static int line_step(struct ob_h1_parser *p, const uint8_t *buf, size_t *ip, siz
 enum target_form { T_ORIGIN, T_ABSOLUTE, T_ASTERISK, T_AUTHORITY };
 
 /* Length of "scheme://" at the start of t, or 0 if t does not start with one. */
-static size_t scheme_len(struct ob_slice t) {
+static size_t scheme_len(struct ob_slice t)
+{
     size_t i = 0;
     while (i < t.n && ((t.p[i] | 0x20) >= 'a' && (t.p[i] | 0x20) <= 'z'))
         i++;
@@ -327,7 +341,8 @@ static size_t scheme_len(struct ob_slice t) {
     return i + 3;
 }
 
-static enum target_form target_form(struct ob_slice t) {
+static enum target_form target_form(struct ob_slice t)
+{
     if (t.p[0] == '/') return T_ORIGIN;
     if (t.n == 1 && t.p[0] == '*') return T_ASTERISK;
     if (scheme_len(t)) return T_ABSOLUTE;
@@ -335,7 +350,8 @@ static enum target_form target_form(struct ob_slice t) {
 }
 
 /* Sets req.path and req.query from req.target (RFC 9112 §3.2). */
-static void split_target(struct ob_h1_request *r) {
+static void split_target(struct ob_h1_request *r)
+{
     struct ob_slice t = r->target, rest = t;
     enum target_form form = target_form(t);
     r->query = ob_slice_make(t.p + t.n, 0);
@@ -364,7 +380,8 @@ static void split_target(struct ob_h1_request *r) {
 }
 
 /* Turns the recorded offsets into slices of head. */
-static void materialize(struct ob_h1_parser *p, const uint8_t *head) {
+static void materialize(struct ob_h1_parser *p, const uint8_t *head)
+{
     struct ob_h1_request *r = &p->req;
     r->method = ob_slice_make(head + p->line_start, p->method_end - p->line_start);
     r->target = ob_slice_make(head + p->target_start, p->target_end - p->target_start);
@@ -377,7 +394,8 @@ static void materialize(struct ob_h1_parser *p, const uint8_t *head) {
     }
 }
 
-void ob_h1_parser_rebase(struct ob_h1_parser *p, const uint8_t *head) {
+void ob_h1_parser_rebase(struct ob_h1_parser *p, const uint8_t *head)
+{
     if (p->state >= B_LENGTH && p->state != S_FAILED) materialize(p, head);
 }
 
@@ -396,12 +414,14 @@ struct facts {
     bool expect_continue, expect_other;
 };
 
-static bool name_is(struct ob_slice name, const char *s) {
+static bool name_is(struct ob_slice name, const char *s)
+{
     return ob_slice_eq_nocase(name, ob_slice_str(s));
 }
 
 /* The leading token of a list element; *rest gets what follows it, trimmed. */
-static struct ob_slice leading_token(struct ob_slice e, struct ob_slice *rest) {
+static struct ob_slice leading_token(struct ob_slice e, struct ob_slice *rest)
+{
     size_t i = 0;
     while (i < e.n && (cls[e.p[i]] & C_TCHAR))
         i++;
@@ -413,7 +433,8 @@ static struct ob_slice leading_token(struct ob_slice e, struct ob_slice *rest) {
 }
 
 /* Content-Length: 1*DIGIT; repeated values (lines or list elements) must agree. */
-static int parse_cl(struct ob_h1_parser *p, struct ob_slice v, struct facts *f) {
+static int parse_cl(struct ob_h1_parser *p, struct ob_slice v, struct facts *f)
+{
     struct ob_slice e;
     bool any = false;
     while (ob_h1_list_next(&v, &e)) {
@@ -431,7 +452,8 @@ static int parse_cl(struct ob_h1_parser *p, struct ob_slice v, struct facts *f) 
 }
 
 /* Transfer-Encoding: a list of codings; chunked may not have parameters. */
-static int parse_te(struct ob_h1_parser *p, struct ob_slice v, struct facts *f) {
+static int parse_te(struct ob_h1_parser *p, struct ob_slice v, struct facts *f)
+{
     struct ob_slice e, rest;
     bool any = false;
     while (ob_h1_list_next(&v, &e)) {
@@ -449,7 +471,8 @@ static int parse_te(struct ob_h1_parser *p, struct ob_slice v, struct facts *f) 
     return any ? 0 : fail(p, 400, "empty Transfer-Encoding");
 }
 
-static void parse_connection(struct ob_slice v, struct facts *f) {
+static void parse_connection(struct ob_slice v, struct facts *f)
+{
     struct ob_slice e;
     while (ob_h1_list_next(&v, &e)) {
         f->conn_close |= name_is(e, "close");
@@ -459,7 +482,8 @@ static void parse_connection(struct ob_slice v, struct facts *f) {
 }
 
 /* Upgrade: protocol names, optionally with "/version". */
-static void parse_upgrade(struct ob_slice v, struct facts *f) {
+static void parse_upgrade(struct ob_slice v, struct facts *f)
+{
     struct ob_slice e, rest;
     while (ob_h1_list_next(&v, &e)) {
         struct ob_slice proto = leading_token(e, &rest);
@@ -472,7 +496,8 @@ static void parse_upgrade(struct ob_slice v, struct facts *f) {
     }
 }
 
-static void parse_expect(struct ob_slice v, struct facts *f) {
+static void parse_expect(struct ob_slice v, struct facts *f)
+{
     struct ob_slice e;
     while (ob_h1_list_next(&v, &e)) {
         if (name_is(e, "100-continue"))
@@ -483,7 +508,8 @@ static void parse_expect(struct ob_slice v, struct facts *f) {
 }
 
 /* Host: uri-host [":" port], or empty; no userinfo, path, or whitespace. */
-static bool host_ok(struct ob_slice v) {
+static bool host_ok(struct ob_slice v)
+{
     for (size_t i = 0; i < v.n; i++) {
         uint8_t c = v.p[i];
         if (!(cls[c] & C_TARGET) || c == '/' || c == '?' || c == '@' || c == '"' || c == '<' ||
@@ -493,7 +519,8 @@ static bool host_ok(struct ob_slice v) {
     return true;
 }
 
-static int collect(struct ob_h1_parser *p, const struct ob_header *h, struct facts *f) {
+static int collect(struct ob_h1_parser *p, const struct ob_header *h, struct facts *f)
+{
     if (name_is(h->name, "host")) {
         f->hosts++;
         return host_ok(h->value) ? 0 : fail(p, 400, "invalid Host");
@@ -507,7 +534,8 @@ static int collect(struct ob_h1_parser *p, const struct ob_header *h, struct fac
 }
 
 /* Body framing per RFC 9112 §6.3, refusing every ambiguous case. */
-static int decide_body(struct ob_h1_parser *p, const struct facts *f) {
+static int decide_body(struct ob_h1_parser *p, const struct facts *f)
+{
     struct ob_h1_request *r = &p->req;
     if (f->has_te) {
         if (r->version_minor == 0) return fail(p, 400, "Transfer-Encoding in HTTP/1.0");
@@ -528,7 +556,8 @@ static int decide_body(struct ob_h1_parser *p, const struct facts *f) {
 }
 
 /* Checks the finished head as a whole and fills the rest of req. */
-static int analyze(struct ob_h1_parser *p, const uint8_t *head) {
+static int analyze(struct ob_h1_parser *p, const uint8_t *head)
+{
     struct ob_h1_request *r = &p->req;
     materialize(p, head);
     enum target_form form = target_form(r->target);
@@ -559,7 +588,8 @@ static int analyze(struct ob_h1_parser *p, const uint8_t *head) {
     return 0;
 }
 
-int ob_h1_parse_head(struct ob_h1_parser *p, const uint8_t *buf, size_t len) {
+int ob_h1_parse_head(struct ob_h1_parser *p, const uint8_t *buf, size_t len)
+{
     if (p->state == S_FAILED) return status_error(p->status);
     if (p->state >= B_LENGTH) return 0;
     size_t end = len < p->lim.max_head ? len : p->lim.max_head;
@@ -585,13 +615,15 @@ int ob_h1_parse_head(struct ob_h1_parser *p, const uint8_t *buf, size_t len) {
 
 /* ---- body ------------------------------------------------------------------------ */
 
-static int hexval(uint8_t c) {
+static int hexval(uint8_t c)
+{
     if (c <= '9') return c - '0';
     return (c | 0x20) - 'a' + 10;
 }
 
 /* One byte of a chunk-size line: size [BWS] [; extensions] CRLF (RFC 9112 §7.1). */
-static int size_line_step(struct ob_h1_parser *p, uint8_t c) {
+static int size_line_step(struct ob_h1_parser *p, uint8_t c)
+{
     if (++p->line_bytes > MAX_CHUNK_LINE) return fail(p, 400, "chunk-size line too long");
     switch (p->state) {
     case B_SIZE:
@@ -623,7 +655,8 @@ static int size_line_step(struct ob_h1_parser *p, uint8_t c) {
 }
 
 /* The LF ending a chunk-size line: data follows, or the trailers after the last. */
-static int size_line_end(struct ob_h1_parser *p, uint8_t c) {
+static int size_line_end(struct ob_h1_parser *p, uint8_t c)
+{
     if (c != '\n') return fail(p, 400, "bare CR in chunk size");
     p->line_bytes = 0;
     if (p->remaining == 0) {
@@ -637,7 +670,8 @@ static int size_line_end(struct ob_h1_parser *p, uint8_t c) {
 }
 
 /* One byte of the trailer section; returns 1 when it (and so the body) ends. */
-static int trailer_step(struct ob_h1_parser *p, uint8_t c) {
+static int trailer_step(struct ob_h1_parser *p, uint8_t c)
+{
     if (++p->line_bytes > p->lim.max_trailer) return fail(p, 431, "trailers too large");
     const char *err = NULL;
     int r = field_step(p, c, 0, &err);
@@ -650,7 +684,8 @@ static int trailer_step(struct ob_h1_parser *p, uint8_t c) {
 }
 
 /* One framing byte outside chunk data. Returns 1 when the body is complete. */
-static int chunk_framing_step(struct ob_h1_parser *p, uint8_t c) {
+static int chunk_framing_step(struct ob_h1_parser *p, uint8_t c)
+{
     switch (p->state) {
     case B_SIZE:
     case B_SIZE_BWS:
@@ -673,7 +708,8 @@ static int chunk_framing_step(struct ob_h1_parser *p, uint8_t c) {
 }
 
 static int parse_chunked(struct ob_h1_parser *p, const uint8_t *buf, size_t len,
-                         struct ob_slice *data, size_t *consumed) {
+                         struct ob_slice *data, size_t *consumed)
+{
     size_t i = 0;
     while (i < len) {
         if (p->state == B_DATA) {
@@ -697,7 +733,8 @@ static int parse_chunked(struct ob_h1_parser *p, const uint8_t *buf, size_t len,
 }
 
 int ob_h1_parse_body(struct ob_h1_parser *p, const uint8_t *buf, size_t len, struct ob_slice *data,
-                     size_t *consumed) {
+                     size_t *consumed)
+{
     *consumed = 0;
     *data = ob_slice_make(buf, 0);
     switch (p->state) {
@@ -724,13 +761,15 @@ int ob_h1_parse_body(struct ob_h1_parser *p, const uint8_t *buf, size_t len, str
 
 /* ---- request helpers ------------------------------------------------------------- */
 
-const struct ob_header *ob_h1_header_get(const struct ob_h1_request *r, const char *name) {
+const struct ob_header *ob_h1_header_get(const struct ob_h1_request *r, const char *name)
+{
     for (size_t k = 0; k < r->nheaders; k++)
         if (name_is(r->headers[k].name, name)) return &r->headers[k];
     return NULL;
 }
 
-static struct ob_slice trim_ws(struct ob_slice s) {
+static struct ob_slice trim_ws(struct ob_slice s)
+{
     while (s.n && (cls[s.p[0]] & C_WS))
         s.p++, s.n--;
     while (s.n && (cls[s.p[s.n - 1]] & C_WS))
@@ -738,7 +777,8 @@ static struct ob_slice trim_ws(struct ob_slice s) {
     return s;
 }
 
-bool ob_h1_list_next(struct ob_slice *list, struct ob_slice *elem) {
+bool ob_h1_list_next(struct ob_slice *list, struct ob_slice *elem)
+{
     while (list->n) {
         const uint8_t *comma = memchr(list->p, ',', list->n);
         size_t n = comma ? (size_t)(comma - list->p) : list->n;
@@ -754,7 +794,8 @@ bool ob_h1_list_next(struct ob_slice *list, struct ob_slice *elem) {
     return false;
 }
 
-bool ob_h1_header_has_token(const struct ob_h1_request *r, const char *name, const char *token) {
+bool ob_h1_header_has_token(const struct ob_h1_request *r, const char *name, const char *token)
+{
     for (size_t k = 0; k < r->nheaders; k++) {
         if (!name_is(r->headers[k].name, name)) continue;
         struct ob_slice v = r->headers[k].value, e, rest;
@@ -764,14 +805,16 @@ bool ob_h1_header_has_token(const struct ob_h1_request *r, const char *name, con
     return false;
 }
 
-bool ob_h1_is_token(struct ob_slice s) {
+bool ob_h1_is_token(struct ob_slice s)
+{
     if (!s.n) return false;
     for (size_t i = 0; i < s.n; i++)
         if (!(cls[s.p[i]] & C_TCHAR)) return false;
     return true;
 }
 
-int ob_h1_pct_decode(struct ob_slice in, uint8_t *out, size_t *outlen, unsigned flags) {
+int ob_h1_pct_decode(struct ob_slice in, uint8_t *out, size_t *outlen, unsigned flags)
+{
     size_t o = 0;
     for (size_t i = 0; i < in.n; i++) {
         uint8_t c = in.p[i];
@@ -790,7 +833,8 @@ int ob_h1_pct_decode(struct ob_slice in, uint8_t *out, size_t *outlen, unsigned 
     return 0;
 }
 
-bool ob_h1_query_next(struct ob_slice *q, struct ob_slice *key, struct ob_slice *value) {
+bool ob_h1_query_next(struct ob_slice *q, struct ob_slice *key, struct ob_slice *value)
+{
     while (q->n) {
         const uint8_t *amp = memchr(q->p, '&', q->n);
         size_t n = amp ? (size_t)(amp - q->p) : q->n;
@@ -810,7 +854,8 @@ bool ob_h1_query_next(struct ob_slice *q, struct ob_slice *key, struct ob_slice 
 
 /* ---- response encoding ----------------------------------------------------------- */
 
-const char *ob_h1_reason(int status) {
+const char *ob_h1_reason(int status)
+{
     switch (status) {
     case 100:
         return "Continue";
@@ -900,13 +945,15 @@ const char *ob_h1_reason(int status) {
 }
 
 /* true if every byte of s may appear in a field value (or reason phrase). */
-static bool value_ok(struct ob_slice s) {
+static bool value_ok(struct ob_slice s)
+{
     for (size_t i = 0; i < s.n; i++)
         if (!(cls[s.p[i]] & (C_FVCHAR | C_WS))) return false;
     return true;
 }
 
-static bool headers_ok(const struct ob_h1_response *r) {
+static bool headers_ok(const struct ob_h1_response *r)
+{
     bool interim = r->status < 200;
     for (size_t k = 0; k < r->nheaders; k++) {
         const struct ob_header *h = &r->headers[k];
@@ -919,7 +966,8 @@ static bool headers_ok(const struct ob_h1_response *r) {
 }
 
 /* The framing the body will use, or OB_EINVAL. */
-static int response_framing(const struct ob_h1_response *r) {
+static int response_framing(const struct ob_h1_response *r)
+{
     if (r->status < 100 || r->status > 599) return OB_EINVAL;
     if (r->reason && !value_ok(ob_slice_str(r->reason))) return OB_EINVAL;
     if (!headers_ok(r)) return OB_EINVAL;
@@ -937,7 +985,8 @@ static int response_framing(const struct ob_h1_response *r) {
     }
 }
 
-static void put_framing(struct ob_buf *out, const struct ob_h1_response *r, int body) {
+static void put_framing(struct ob_buf *out, const struct ob_h1_response *r, int body)
+{
     if (r->status < 200) return; /* interim: no framing, no Connection of ours */
     if (body == OB_H1_BODY_LENGTH)
         ob_buf_printf(out, "Content-Length: %" PRIu64 "\r\n", r->content_length);
@@ -951,7 +1000,8 @@ static void put_framing(struct ob_buf *out, const struct ob_h1_response *r, int 
         ob_buf_append(out, "Connection: keep-alive\r\n", 24);
 }
 
-int ob_h1_encode_head(struct ob_buf *out, const struct ob_h1_response *r) {
+int ob_h1_encode_head(struct ob_buf *out, const struct ob_h1_response *r)
+{
     int body = response_framing(r);
     if (body < 0) return body;
     ob_buf_printf(out, "HTTP/1.1 %d %s\r\n", r->status,
@@ -969,7 +1019,8 @@ int ob_h1_encode_head(struct ob_buf *out, const struct ob_h1_response *r) {
     return body;
 }
 
-size_t ob_h1_chunk_prefix(uint8_t prefix[OB_H1_CHUNK_PREFIX_MAX], uint64_t n) {
+size_t ob_h1_chunk_prefix(uint8_t prefix[OB_H1_CHUNK_PREFIX_MAX], uint64_t n)
+{
     static const char hex[] = "0123456789abcdef";
     size_t digits = 1;
     while (digits < 16 && (n >> (4 * digits)))
@@ -981,7 +1032,8 @@ size_t ob_h1_chunk_prefix(uint8_t prefix[OB_H1_CHUNK_PREFIX_MAX], uint64_t n) {
     return digits + 2;
 }
 
-void ob_h1_encode_chunk(struct ob_buf *out, const void *p, size_t n) {
+void ob_h1_encode_chunk(struct ob_buf *out, const void *p, size_t n)
+{
     if (!n) return;
     uint8_t prefix[OB_H1_CHUNK_PREFIX_MAX];
     size_t k = ob_h1_chunk_prefix(prefix, n);
@@ -991,6 +1043,7 @@ void ob_h1_encode_chunk(struct ob_buf *out, const void *p, size_t n) {
     ob_buf_append(out, "\r\n", 2);
 }
 
-void ob_h1_encode_chunk_end(struct ob_buf *out) {
+void ob_h1_encode_chunk_end(struct ob_buf *out)
+{
     ob_buf_append(out, OB_H1_CHUNK_END, sizeof OB_H1_CHUNK_END - 1);
 }
