@@ -20,6 +20,12 @@
 
 typedef unsigned char digest_t[crypto_hash_sha256_BYTES];
 
+/* An argon2id hash with the parameters `omnibus passwd` uses; checked (and ignored) for
+ * unknown user names. */
+static const char dummy_hash[crypto_pwhash_STRBYTES] =
+    "$argon2id$v=19$m=65536,t=2,p=1$nvWSCbsKCXpfFXxWqc+fVQ$MlqFJ+U4nVNvSQ1MGn6zOQKCOosRrMA/"
+    "7h5ov2peJzg";
+
 struct user {
     char *name;
     char *hash;       /* argon2 string or NULL */
@@ -247,7 +253,13 @@ int ob_auth_authenticate(struct ob_auth *a, const char *user, const void *secret
         return 0;
     }
     const struct user *u = find_user(a, user);
-    if (!u || !user_secret_ok(u, secret, n)) return OB_EAUTH;
+    if (!u) {
+        /* Costs what a real check costs, so timing does not tell which users exist. */
+        int ignored = crypto_pwhash_str_verify(dummy_hash, secret, n);
+        (void)ignored;
+        return OB_EAUTH;
+    }
+    if (!user_secret_ok(u, secret, n)) return OB_EAUTH;
     *out = principal_new(u->name, false);
     return 0;
 }

@@ -77,8 +77,9 @@ void ob_auth_unref(struct ob_auth *a);
  *   user NULL or "", secret         -> the user owning the token secret
  *   user, secret                    -> that user's password or one of its tokens
  * On success *out is a new principal owned by the caller; otherwise OB_EAUTH and *out
- * is NULL. Checking an argon2id hash costs tens of milliseconds of CPU: adapters on the
- * loop should use ob_auth_authenticate_async.
+ * is NULL. Checking an argon2id hash costs tens of milliseconds of CPU (an unknown user
+ * name costs the same, so that timing does not reveal which names exist): adapters on
+ * the loop should use ob_auth_authenticate_async.
  */
 int ob_auth_authenticate(struct ob_auth *a, const char *user, const void *secret, size_t n,
                          const struct sockaddr *peer, struct ob_principal **out);
