@@ -34,20 +34,24 @@ struct digest {
     size_t requests;
 };
 
-static void mix(struct digest *d, const void *p, size_t n) {
+static void mix(struct digest *d, const void *p, size_t n)
+{
     d->crc = ob_crc32c(d->crc, p, n);
 }
 
-static void mix_slice(struct digest *d, struct ob_slice s) {
+static void mix_slice(struct digest *d, struct ob_slice s)
+{
     mix(d, &s.n, sizeof s.n);
     if (s.n) mix(d, s.p, s.n);
 }
 
-static bool inside(struct ob_slice s, const uint8_t *buf, size_t len) {
+static bool inside(struct ob_slice s, const uint8_t *buf, size_t len)
+{
     return s.n == 0 || (s.p >= buf && s.p + s.n <= buf + len);
 }
 
-static void check_helpers(const struct ob_h1_request *r) {
+static void check_helpers(const struct ob_h1_request *r)
+{
     uint8_t out[512];
     size_t n;
     if (r->path.n <= sizeof out && ob_h1_pct_decode(r->path, out, &n, 0) == 0)
@@ -66,7 +70,8 @@ static void check_helpers(const struct ob_h1_request *r) {
 }
 
 /* The parsed headers, echoed in a response, must encode unless they are framing ones. */
-static void check_encode(const struct ob_h1_request *r) {
+static void check_encode(const struct ob_h1_request *r)
+{
     struct ob_buf b = OB_BUF_INIT;
     struct ob_h1_response resp = {.status = 200,
                                   .headers = r->headers,
@@ -80,7 +85,8 @@ static void check_encode(const struct ob_h1_request *r) {
     ob_buf_release(&b);
 }
 
-static void check_websocket(const struct ob_h1_request *r) {
+static void check_websocket(const struct ob_h1_request *r)
+{
     static const char *const protos[] = {"mqtt", "chat"};
     struct ob_ws_server_opts opts = {.subprotocols = protos, .nsubprotocols = 2, .deflate = true};
     struct ob_ws_handshake hs;
@@ -94,7 +100,8 @@ static void check_websocket(const struct ob_h1_request *r) {
 }
 
 static void check_head(const struct ob_h1_parser *p, const uint8_t *buf, size_t len,
-                       struct digest *d) {
+                       struct digest *d)
+{
     const struct ob_h1_request *r = &p->req;
     CHECK(r->head_len <= len);
     CHECK(r->nheaders <= p->lim.max_headers);
@@ -119,7 +126,8 @@ static void check_head(const struct ob_h1_parser *p, const uint8_t *buf, size_t 
     check_websocket(r);
 }
 
-static void check_error(const struct ob_h1_parser *p, int rc, struct digest *d) {
+static void check_error(const struct ob_h1_parser *p, int rc, struct digest *d)
+{
     static const int statuses[] = {400, 413, 414, 417, 431, 501, 505};
     bool known = false;
     for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++)
@@ -131,7 +139,8 @@ static void check_error(const struct ob_h1_parser *p, int rc, struct digest *d) 
 
 /* Parses what the read buffer holds; false when the run is over. */
 static bool drain(struct ob_h1_parser *p, uint8_t *rb, size_t *rlen, bool *in_body,
-                  struct digest *d) {
+                  struct digest *d)
+{
     for (;;) {
         if (!*in_body) {
             int rc = ob_h1_parse_head(p, rb, *rlen);
@@ -172,7 +181,8 @@ static bool drain(struct ob_h1_parser *p, uint8_t *rb, size_t *rlen, bool *in_bo
 }
 
 static struct digest run(const struct ob_h1_limits *lim, const uint8_t *in, size_t n,
-                         const size_t *cuts, size_t ncuts) {
+                         const size_t *cuts, size_t ncuts)
+{
     struct digest d = {0, 0};
     struct ob_h1_parser p;
     ob_h1_parser_init(&p, lim);
@@ -195,7 +205,8 @@ static struct digest run(const struct ob_h1_limits *lim, const uint8_t *in, size
     return d;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     if (size < 4) return 0;
     /* Byte 0 picks small or default limits (small ones reach every limit path). */
     struct ob_h1_limits small = {.max_head = 64u + data[1],

@@ -37,7 +37,8 @@ struct digest {
 };
 
 static void check_message(const struct ob_ws_config *cfg, const struct ob_ws_message *m,
-                          struct digest *d) {
+                          struct digest *d)
+{
     if (m->opcode & 0x8) {
         CHECK(m->payload.n <= 125 && !m->compressed);
         if (m->opcode == OB_WS_OP_CLOSE)
@@ -58,7 +59,8 @@ static void check_message(const struct ob_ws_config *cfg, const struct ob_ws_mes
 
 /* Reads one piece; false once the reader failed. */
 static bool read_piece(struct ob_ws_reader *r, const struct ob_ws_config *cfg, uint8_t *piece,
-                       size_t m, struct digest *d) {
+                       size_t m, struct digest *d)
+{
     size_t off = 0;
     for (;;) {
         struct ob_ws_message msg;
@@ -83,7 +85,8 @@ static bool read_piece(struct ob_ws_reader *r, const struct ob_ws_config *cfg, u
 }
 
 static struct digest run(const struct ob_ws_config *cfg, const uint8_t *in, size_t n,
-                         const size_t *cuts, size_t ncuts) {
+                         const size_t *cuts, size_t ncuts)
+{
     struct digest d = {0, 0, 0};
     struct ob_ws_reader r;
     ob_ws_reader_init(&r, cfg);
@@ -102,7 +105,8 @@ static struct digest run(const struct ob_ws_config *cfg, const uint8_t *in, size
 }
 
 /* data as the payload of a fragmented binary message with a ping in the middle. */
-static void roundtrip(const uint8_t *data, size_t size, const uint8_t mask[4]) {
+static void roundtrip(const uint8_t *data, size_t size, const uint8_t mask[4])
+{
     struct ob_buf b = OB_BUF_INIT;
     size_t half = size / 2;
     CHECK(ob_ws_encode_frame(&b, OB_WS_OP_BINARY, 0, data, half, mask) == 0);
@@ -124,7 +128,8 @@ static void roundtrip(const uint8_t *data, size_t size, const uint8_t mask[4]) {
     ob_buf_release(&b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     if (size < 4) return 0;
     struct ob_ws_config cfg = {(data[0] & 1) ? OB_WS_CLIENT : OB_WS_SERVER, (data[0] & 2) != 0,
                                (uint64_t)1 << (data[1] % 24)};

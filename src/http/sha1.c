@@ -6,15 +6,18 @@
 
 #include <string.h>
 
-static uint32_t rol(uint32_t x, unsigned n) {
+static uint32_t rol(uint32_t x, unsigned n)
+{
     return (x << n) | (x >> (32 - n));
 }
 
-static uint32_t get_be32(const uint8_t *p) {
+static uint32_t get_be32(const uint8_t *p)
+{
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static void compress(uint32_t h[5], const uint8_t block[64]) {
+static void compress(uint32_t h[5], const uint8_t block[64])
+{
     uint32_t w[80];
     for (int t = 0; t < 16; t++)
         w[t] = get_be32(block + 4 * t);
@@ -50,14 +53,16 @@ static void compress(uint32_t h[5], const uint8_t block[64]) {
     h[4] += e;
 }
 
-void ob_sha1_init(struct ob_sha1 *s) {
+void ob_sha1_init(struct ob_sha1 *s)
+{
     static const uint32_t iv[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
     memcpy(s->h, iv, sizeof iv);
     s->total = 0;
     s->nblock = 0;
 }
 
-void ob_sha1_update(struct ob_sha1 *s, const void *p, size_t n) {
+void ob_sha1_update(struct ob_sha1 *s, const void *p, size_t n)
+{
     const uint8_t *in = p;
     s->total += n;
     while (n > 0) {
@@ -74,7 +79,8 @@ void ob_sha1_update(struct ob_sha1 *s, const void *p, size_t n) {
     }
 }
 
-void ob_sha1_final(struct ob_sha1 *s, uint8_t out[OB_SHA1_LEN]) {
+void ob_sha1_final(struct ob_sha1 *s, uint8_t out[OB_SHA1_LEN])
+{
     uint64_t bits = s->total * 8;
     static const uint8_t pad[64] = {0x80};
     /* Pad to 56 mod 64, then the 64-bit big-endian message length. */
@@ -92,7 +98,8 @@ void ob_sha1_final(struct ob_sha1 *s, uint8_t out[OB_SHA1_LEN]) {
     }
 }
 
-void ob_sha1(const void *p, size_t n, uint8_t out[OB_SHA1_LEN]) {
+void ob_sha1(const void *p, size_t n, uint8_t out[OB_SHA1_LEN])
+{
     struct ob_sha1 s;
     ob_sha1_init(&s);
     ob_sha1_update(&s, p, n);

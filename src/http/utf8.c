@@ -26,7 +26,8 @@ enum {
 
 /* The state after a lead byte; INVALID for bytes that can never start a sequence
  * (80..BF continuation, C0/C1 overlong, F5..FF beyond Unicode). */
-static uint8_t lead_state(uint8_t c) {
+static uint8_t lead_state(uint8_t c)
+{
     if (c < 0x80) return ACCEPT;
     if (c < 0xC2) return INVALID;
     if (c < 0xE0) return CONT1;
@@ -39,7 +40,8 @@ static uint8_t lead_state(uint8_t c) {
     return INVALID;
 }
 
-static uint8_t step(uint8_t state, uint8_t c) {
+static uint8_t step(uint8_t state, uint8_t c)
+{
     switch (state) {
     case ACCEPT:
         return lead_state(c);
@@ -63,7 +65,8 @@ static uint8_t step(uint8_t state, uint8_t c) {
 }
 
 /* Length of the run of ASCII bytes at p, checked a word at a time. */
-static size_t ascii_run(const uint8_t *p, size_t n) {
+static size_t ascii_run(const uint8_t *p, size_t n)
+{
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
@@ -75,7 +78,8 @@ static size_t ascii_run(const uint8_t *p, size_t n) {
     return i;
 }
 
-int ob_utf8_feed(struct ob_utf8 *v, const uint8_t *p, size_t n, size_t *bad) {
+int ob_utf8_feed(struct ob_utf8 *v, const uint8_t *p, size_t n, size_t *bad)
+{
     if (v->state == INVALID) {
         if (bad) *bad = 0;
         return OB_EINVAL;
@@ -99,11 +103,13 @@ int ob_utf8_feed(struct ob_utf8 *v, const uint8_t *p, size_t n, size_t *bad) {
     return 0;
 }
 
-bool ob_utf8_done(const struct ob_utf8 *v) {
+bool ob_utf8_done(const struct ob_utf8 *v)
+{
     return v->state == ACCEPT;
 }
 
-bool ob_utf8_valid(const uint8_t *p, size_t n) {
+bool ob_utf8_valid(const uint8_t *p, size_t n)
+{
     struct ob_utf8 v = OB_UTF8_INIT;
     return ob_utf8_feed(&v, p, n, NULL) == 0 && ob_utf8_done(&v);
 }

@@ -22,9 +22,12 @@ struct ob_utf8 {
 };
 
 #define OB_UTF8_INIT                                                                               \
-    { 0 }
+    {                                                                                              \
+        0                                                                                          \
+    }
 
-static inline void ob_utf8_init(struct ob_utf8 *v) {
+static inline void ob_utf8_init(struct ob_utf8 *v)
+{
     v->state = 0;
 }
 

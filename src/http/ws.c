@@ -18,22 +18,26 @@
 
 enum { P_HEADER, P_PAYLOAD, P_FAILED };
 
-static bool is_control(unsigned opcode) {
+static bool is_control(unsigned opcode)
+{
     return (opcode & 0x8) != 0;
 }
 
-static bool opcode_known(unsigned op) {
+static bool opcode_known(unsigned op)
+{
     return op <= OB_WS_OP_BINARY || (op >= OB_WS_OP_CLOSE && op <= OB_WS_OP_PONG);
 }
 
-static int pfail(struct ob_ws_parser *p, uint16_t code, const char *error) {
+static int pfail(struct ob_ws_parser *p, uint16_t code, const char *error)
+{
     p->state = P_FAILED;
     p->close_code = code;
     p->error = error;
     return code == OB_WS_CLOSE_TOO_BIG ? OB_ETOOBIG : OB_EPROTO;
 }
 
-void ob_ws_parser_init(struct ob_ws_parser *p, const struct ob_ws_config *cfg) {
+void ob_ws_parser_init(struct ob_ws_parser *p, const struct ob_ws_config *cfg)
+{
     memset(p, 0, sizeof *p);
     if (cfg) p->cfg = *cfg;
     if (!p->cfg.max_message) p->cfg.max_message = OB_WS_DEFAULT_MAX_MESSAGE;
@@ -44,7 +48,8 @@ void ob_ws_parser_init(struct ob_ws_parser *p, const struct ob_ws_config *cfg) {
 /* ---- frame parser ---------------------------------------------------------------- */
 
 /* Checks what the first two header bytes decide and sets how long the header is. */
-static int check_start(struct ob_ws_parser *p) {
+static int check_start(struct ob_ws_parser *p)
+{
     uint8_t b0 = p->hdr[0], b1 = p->hdr[1];
     unsigned op = b0 & 0x0F, len7 = b1 & 0x7F;
     bool masked = (b1 & 0x80) != 0;
@@ -68,7 +73,8 @@ static int check_start(struct ob_ws_parser *p) {
     return 0;
 }
 
-static uint64_t get_be(const uint8_t *p, size_t n) {
+static uint64_t get_be(const uint8_t *p, size_t n)
+{
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++)
         v = (v << 8) | p[i];
@@ -77,7 +83,8 @@ static uint64_t get_be(const uint8_t *p, size_t n) {
 
 /* Decodes the payload length, refusing encodings that are not the shortest
  * (RFC 6455 §5.2) and 64-bit lengths with the most significant bit set. */
-static int decode_length(struct ob_ws_parser *p, size_t *k) {
+static int decode_length(struct ob_ws_parser *p, size_t *k)
+{
     unsigned len7 = p->hdr[1] & 0x7F;
     struct ob_ws_frame *f = &p->frame;
     *k = 2;
@@ -94,7 +101,8 @@ static int decode_length(struct ob_ws_parser *p, size_t *k) {
     return 0;
 }
 
-static int finish_header(struct ob_ws_parser *p) {
+static int finish_header(struct ob_ws_parser *p)
+{
     struct ob_ws_frame *f = &p->frame;
     size_t k;
     int rc = decode_length(p, &k);
@@ -118,7 +126,8 @@ static int finish_header(struct ob_ws_parser *p) {
 }
 
 /* Gathers header bytes from buf[*ip..len); 0 once the header is complete. */
-static int read_header(struct ob_ws_parser *p, const uint8_t *buf, size_t len, size_t *ip) {
+static int read_header(struct ob_ws_parser *p, const uint8_t *buf, size_t len, size_t *ip)
+{
     size_t i = *ip;
     for (;;) {
         while (p->nhdr < p->hdr_need && i < len)
@@ -135,7 +144,8 @@ static int read_header(struct ob_ws_parser *p, const uint8_t *buf, size_t len, s
 }
 
 int ob_ws_parse(struct ob_ws_parser *p, uint8_t *buf, size_t len, struct ob_ws_piece *out,
-                size_t *consumed) {
+                size_t *consumed)
+{
     size_t i = 0;
     *consumed = 0;
     if (p->state == P_FAILED) return p->close_code == OB_WS_CLOSE_TOO_BIG ? OB_ETOOBIG : OB_EPROTO;
@@ -161,7 +171,8 @@ int ob_ws_parse(struct ob_ws_parser *p, uint8_t *buf, size_t len, struct ob_ws_p
     return 1;
 }
 
-void ob_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset) {
+void ob_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset)
+{
     /* The key rotated to this offset, twice: XOR 8 bytes at a time. memcpy keeps the
      * loads unaligned-safe and byte-order independent; compilers make them plain
      * 64-bit loads and stores. */
@@ -183,7 +194,8 @@ void ob_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset) {
 
 /* ---- close frames ---------------------------------------------------------------- */
 
-bool ob_ws_close_code_valid(unsigned code) {
+bool ob_ws_close_code_valid(unsigned code)
+{
     /* 1004-1006 and 1015 are reserved or never sent; 1012-1014 are registered with
      * IANA (service restart, try again later, bad gateway) after RFC 6455 and accepted,
      * as common servers do; 1016-2999 are reserved for future standards. */
@@ -191,7 +203,8 @@ bool ob_ws_close_code_valid(unsigned code) {
            (code >= 3000 && code <= 4999);
 }
 
-int ob_ws_parse_close(struct ob_slice payload, uint16_t *code, struct ob_slice *reason) {
+int ob_ws_parse_close(struct ob_slice payload, uint16_t *code, struct ob_slice *reason)
+{
     *reason = ob_slice_make(payload.p, 0);
     if (payload.n == 0) {
         *code = OB_WS_CLOSE_NO_STATUS;
@@ -206,18 +219,21 @@ int ob_ws_parse_close(struct ob_slice payload, uint16_t *code, struct ob_slice *
 
 /* ---- message reader -------------------------------------------------------------- */
 
-void ob_ws_reader_init(struct ob_ws_reader *r, const struct ob_ws_config *cfg) {
+void ob_ws_reader_init(struct ob_ws_reader *r, const struct ob_ws_config *cfg)
+{
     memset(r, 0, sizeof *r);
     ob_ws_parser_init(&r->parser, cfg);
 }
 
-void ob_ws_reader_release(struct ob_ws_reader *r) {
+void ob_ws_reader_release(struct ob_ws_reader *r)
+{
     ob_buf_release(&r->msg);
 }
 
 /* A control frame's piece; 1 with *out once the frame is complete. */
 static int on_control(struct ob_ws_reader *r, const struct ob_ws_piece *pc,
-                      struct ob_ws_message *out) {
+                      struct ob_ws_message *out)
+{
     const struct ob_ws_frame *f = &r->parser.frame;
     struct ob_slice payload = pc->data;
     if (!(pc->first && pc->last)) {
@@ -239,8 +255,8 @@ static int on_control(struct ob_ws_reader *r, const struct ob_ws_piece *pc,
 }
 
 /* A data frame's piece; 1 with *out once the message is complete. */
-static int on_data(struct ob_ws_reader *r, const struct ob_ws_piece *pc,
-                   struct ob_ws_message *out) {
+static int on_data(struct ob_ws_reader *r, const struct ob_ws_piece *pc, struct ob_ws_message *out)
+{
     const struct ob_ws_frame *f = &r->parser.frame;
     bool starts = pc->first && f->opcode != OB_WS_OP_CONT;
     if (starts) {
@@ -271,7 +287,8 @@ static int on_data(struct ob_ws_reader *r, const struct ob_ws_piece *pc,
 }
 
 int ob_ws_read(struct ob_ws_reader *r, uint8_t *buf, size_t len, struct ob_ws_message *out,
-               size_t *consumed) {
+               size_t *consumed)
+{
     size_t used = 0;
     if (r->msg_delivered) {
         r->msg.len = 0;
@@ -301,7 +318,8 @@ int ob_ws_read(struct ob_ws_reader *r, uint8_t *buf, size_t len, struct ob_ws_me
 /* ---- encoder --------------------------------------------------------------------- */
 
 size_t ob_ws_encode_header(uint8_t out[OB_WS_HEADER_MAX], unsigned opcode, unsigned flags,
-                           uint64_t len, const uint8_t *mask) {
+                           uint64_t len, const uint8_t *mask)
+{
     size_t k = 0;
     uint8_t m = mask ? 0x80 : 0;
     out[k++] = (uint8_t)((flags & (OB_WS_FIN | OB_WS_RSV1)) | (opcode & 0x0F));
@@ -324,7 +342,8 @@ size_t ob_ws_encode_header(uint8_t out[OB_WS_HEADER_MAX], unsigned opcode, unsig
 }
 
 int ob_ws_encode_frame(struct ob_buf *out, unsigned opcode, unsigned flags, const void *payload,
-                       size_t n, const uint8_t *mask) {
+                       size_t n, const uint8_t *mask)
+{
     if (!opcode_known(opcode) || (flags & ~(OB_WS_FIN | OB_WS_RSV1))) return OB_EINVAL;
     if (is_control(opcode) && (n > 125 || !(flags & OB_WS_FIN) || (flags & OB_WS_RSV1)))
         return OB_EINVAL;
@@ -340,7 +359,8 @@ int ob_ws_encode_frame(struct ob_buf *out, unsigned opcode, unsigned flags, cons
 }
 
 int ob_ws_encode_close(struct ob_buf *out, unsigned code, const void *reason, size_t n,
-                       const uint8_t *mask) {
+                       const uint8_t *mask)
+{
     if (code == 0)
         return n ? OB_EINVAL : ob_ws_encode_frame(out, OB_WS_OP_CLOSE, OB_WS_FIN, NULL, 0, mask);
     if (!ob_ws_close_code_valid(code) || n > 123 || !ob_utf8_valid(reason, n)) return OB_EINVAL;
@@ -353,7 +373,8 @@ int ob_ws_encode_close(struct ob_buf *out, unsigned code, const void *reason, si
 
 /* ---- opening handshake ----------------------------------------------------------- */
 
-void ob_ws_accept_key(struct ob_slice key, char out[OB_WS_ACCEPT_LEN + 1]) {
+void ob_ws_accept_key(struct ob_slice key, char out[OB_WS_ACCEPT_LEN + 1])
+{
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     uint8_t d[OB_SHA1_LEN];
     struct ob_sha1 s;
@@ -364,7 +385,8 @@ void ob_ws_accept_key(struct ob_slice key, char out[OB_WS_ACCEPT_LEN + 1]) {
     sodium_bin2base64(out, OB_WS_ACCEPT_LEN + 1, d, sizeof d, sodium_base64_VARIANT_ORIGINAL);
 }
 
-static int refuse(struct ob_ws_handshake *hs, int status, const char *error) {
+static int refuse(struct ob_ws_handshake *hs, int status, const char *error)
+{
     hs->status = status;
     hs->error = error;
     return OB_EPROTO;
@@ -372,7 +394,8 @@ static int refuse(struct ob_ws_handshake *hs, int status, const char *error) {
 
 /* The only header called name: NULL if absent or repeated (*count says which). */
 static const struct ob_header *sole_header(const struct ob_h1_request *req, const char *name,
-                                           size_t *count) {
+                                           size_t *count)
+{
     const struct ob_header *found = NULL;
     *count = 0;
     for (size_t k = 0; k < req->nheaders; k++) {
@@ -384,7 +407,8 @@ static const struct ob_header *sole_header(const struct ob_h1_request *req, cons
 }
 
 /* Sec-WebSocket-Key: base64 of 16 bytes (RFC 6455 §4.2.1 item 5). */
-static bool key_ok(struct ob_slice key) {
+static bool key_ok(struct ob_slice key)
+{
     uint8_t bin[18];
     size_t n = 0;
     if (key.n != 24) return false;
@@ -396,7 +420,8 @@ static bool key_ok(struct ob_slice key) {
 
 /* Picks the first of our subprotocols that the client listed. */
 static void choose_subprotocol(const struct ob_h1_request *req,
-                               const struct ob_ws_server_opts *opts, struct ob_ws_handshake *hs) {
+                               const struct ob_ws_server_opts *opts, struct ob_ws_handshake *hs)
+{
     for (size_t s = 0; s < opts->nsubprotocols; s++) {
         struct ob_slice want = ob_slice_str(opts->subprotocols[s]);
         if (!ob_h1_is_token(want)) continue;
@@ -424,7 +449,8 @@ struct pmd_offer {
 };
 
 /* Splits the next delim-separated part off *s, trimmed; false when *s is used up. */
-static bool next_part(struct ob_slice *s, uint8_t delim, struct ob_slice *part) {
+static bool next_part(struct ob_slice *s, uint8_t delim, struct ob_slice *part)
+{
     if (!s->p) return false;
     const uint8_t *d = s->n ? memchr(s->p, delim, s->n) : NULL;
     size_t n = d ? (size_t)(d - s->p) : s->n;
@@ -445,7 +471,8 @@ static bool next_part(struct ob_slice *s, uint8_t delim, struct ob_slice *part) 
 }
 
 /* "8".."15", optionally quoted (RFC 7692 §7.1.2: 1*DIGIT, no leading zero). */
-static bool window_bits(struct ob_slice v, uint8_t *bits) {
+static bool window_bits(struct ob_slice v, uint8_t *bits)
+{
     if (v.n >= 2 && v.p[0] == '"' && v.p[v.n - 1] == '"') v = ob_slice_make(v.p + 1, v.n - 2);
     if (v.n == 1 && v.p[0] >= '8' && v.p[0] <= '9') {
         *bits = (uint8_t)(v.p[0] - '0');
@@ -459,7 +486,8 @@ static bool window_bits(struct ob_slice v, uint8_t *bits) {
 }
 
 /* One parameter of an offer; false makes the whole offer declined (RFC 7692 §5). */
-static bool offer_param(struct ob_slice param, struct pmd_offer *o) {
+static bool offer_param(struct ob_slice param, struct pmd_offer *o)
+{
     static const char *const names[] = {"server_no_context_takeover", "client_no_context_takeover",
                                         "server_max_window_bits", "client_max_window_bits"};
     struct ob_slice name, value = {NULL, 0};
@@ -490,7 +518,8 @@ static bool offer_param(struct ob_slice param, struct pmd_offer *o) {
 
 /* Parses one Sec-WebSocket-Extensions element; true if it is a valid
  * permessage-deflate offer. */
-static bool parse_offer(struct ob_slice ext, struct pmd_offer *o) {
+static bool parse_offer(struct ob_slice ext, struct pmd_offer *o)
+{
     struct ob_slice part;
     memset(o, 0, sizeof *o);
     next_part(&ext, ';', &part);
@@ -500,13 +529,15 @@ static bool parse_offer(struct ob_slice ext, struct pmd_offer *o) {
     return true;
 }
 
-static uint8_t clamp_bits(uint8_t b, uint8_t lo) {
+static uint8_t clamp_bits(uint8_t b, uint8_t lo)
+{
     return b == 0 || b > 15 ? 15 : b < lo ? lo : b;
 }
 
 /* Agrees on an offer, writing the parameters and the answer line; false declines it. */
 static bool agree(const struct pmd_offer *o, const struct ob_ws_server_opts *opts,
-                  struct ob_ws_handshake *hs) {
+                  struct ob_ws_handshake *hs)
+{
     struct ob_ws_deflate *d = &hs->pmd;
     uint8_t our_s = clamp_bits(opts->server_max_window_bits, 9);
     uint8_t our_c = clamp_bits(opts->client_max_window_bits, 8);
@@ -534,7 +565,8 @@ static bool agree(const struct pmd_offer *o, const struct ob_ws_server_opts *opt
 }
 
 static void negotiate_deflate(const struct ob_h1_request *req, const struct ob_ws_server_opts *opts,
-                              struct ob_ws_handshake *hs) {
+                              struct ob_ws_handshake *hs)
+{
     for (size_t k = 0; k < req->nheaders; k++) {
         if (!ob_slice_eq_nocase(req->headers[k].name, ob_slice_str("sec-websocket-extensions")))
             continue;
@@ -549,7 +581,8 @@ static void negotiate_deflate(const struct ob_h1_request *req, const struct ob_w
 }
 
 int ob_ws_handshake_check(const struct ob_h1_request *req, const struct ob_ws_server_opts *opts,
-                          struct ob_ws_handshake *hs) {
+                          struct ob_ws_handshake *hs)
+{
     static const struct ob_ws_server_opts none;
     size_t count;
     memset(hs, 0, sizeof *hs);
@@ -571,7 +604,8 @@ int ob_ws_handshake_check(const struct ob_h1_request *req, const struct ob_ws_se
     return 0;
 }
 
-void ob_ws_handshake_response(struct ob_buf *out, const struct ob_ws_handshake *hs) {
+void ob_ws_handshake_response(struct ob_buf *out, const struct ob_ws_handshake *hs)
+{
     if (hs->status == 101) {
         ob_buf_printf(out,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"

@@ -40,13 +40,15 @@ struct run {
     struct snap req[MAXREQ];
 };
 
-static void copy_slice(char *dst, size_t cap, struct ob_slice s) {
+static void copy_slice(char *dst, size_t cap, struct ob_slice s)
+{
     assert_true(s.n < cap);
     if (s.n) memcpy(dst, s.p, s.n);
     dst[s.n] = 0;
 }
 
-static void take_head(struct snap *s, const struct ob_h1_request *r) {
+static void take_head(struct snap *s, const struct ob_h1_request *r)
+{
     copy_slice(s->method, sizeof s->method, r->method);
     copy_slice(s->target, sizeof s->target, r->target);
     copy_slice(s->path, sizeof s->path, r->path);
@@ -70,7 +72,8 @@ static void take_head(struct snap *s, const struct ob_h1_request *r) {
     s->upgrade = r->upgrade;
 }
 
-static void consume(uint8_t *b, size_t *len, size_t n) {
+static void consume(uint8_t *b, size_t *len, size_t n)
+{
     assert_true(n <= *len);
     memmove(b, b + n, *len - n);
     *len -= n;
@@ -78,7 +81,8 @@ static void consume(uint8_t *b, size_t *len, size_t n) {
 
 /* Appends in[from..to) to the read buffer, always into a new allocation of exactly
  * the needed size, so the head moves between calls and reads past the end trip ASan. */
-static uint8_t *arrive(uint8_t *rb, size_t *rlen, const uint8_t *in, size_t from, size_t to) {
+static uint8_t *arrive(uint8_t *rb, size_t *rlen, const uint8_t *in, size_t from, size_t to)
+{
     uint8_t *nb = malloc(*rlen + (to - from) + 1);
     assert_non_null(nb);
     if (*rlen) memcpy(nb, rb, *rlen);
@@ -89,7 +93,8 @@ static uint8_t *arrive(uint8_t *rb, size_t *rlen, const uint8_t *in, size_t from
 }
 
 /* Parses what is in the read buffer; false once the run is over (error or full). */
-static bool drain(struct ob_h1_parser *p, uint8_t *rb, size_t *rlen, bool *in_body, struct run *r) {
+static bool drain(struct ob_h1_parser *p, uint8_t *rb, size_t *rlen, bool *in_body, struct run *r)
+{
     for (;;) {
         struct snap *s = &r->req[r->nreq];
         if (!*in_body) {
@@ -134,7 +139,8 @@ static bool drain(struct ob_h1_parser *p, uint8_t *rb, size_t *rlen, bool *in_bo
 
 /* Runs in[0..n) through one parser, arriving in pieces that end at cuts[]. */
 static void run_cuts(const struct ob_h1_limits *lim, const uint8_t *in, size_t n,
-                     const size_t *cuts, size_t ncuts, struct run *r) {
+                     const size_t *cuts, size_t ncuts, struct run *r)
+{
     memset(r, 0, sizeof *r);
     struct ob_h1_parser p;
     ob_h1_parser_init(&p, lim);
@@ -152,13 +158,15 @@ static void run_cuts(const struct ob_h1_limits *lim, const uint8_t *in, size_t n
     ob_h1_parser_release(&p);
 }
 
-static void run_whole(const struct ob_h1_limits *lim, const uint8_t *in, size_t n, struct run *r) {
+static void run_whole(const struct ob_h1_limits *lim, const uint8_t *in, size_t n, struct run *r)
+{
     run_cuts(lim, in, n, NULL, 0, r);
 }
 
 /* Every single split point, and one byte at a time, must give the same result. */
 static void check_splits(const struct ob_h1_limits *lim, const uint8_t *in, size_t n,
-                         const char *name) {
+                         const char *name)
+{
     struct run *whole = malloc(sizeof *whole), *split = malloc(sizeof *split);
     size_t *cuts = malloc((n + 1) * sizeof *cuts);
     run_whole(lim, in, n, whole);
@@ -289,7 +297,8 @@ static const struct good goods[] = {
      "PUT", "/", "", "z", 1, 1, 0, 0, LEN},
 };
 
-static void test_good_requests(void **state) {
+static void test_good_requests(void **state)
+{
     (void)state;
     struct run *r = malloc(sizeof *r);
     for (size_t c = 0; c < sizeof goods / sizeof goods[0]; c++) {
@@ -312,7 +321,8 @@ static void test_good_requests(void **state) {
 }
 
 /* Header lines keep their order; values lose surrounding whitespace only. */
-static void test_header_values(void **state) {
+static void test_header_values(void **state)
+{
     (void)state;
     struct run r;
     run_whole(NULL,
@@ -436,7 +446,8 @@ static const struct bad bads[] = {
     {"unknown expectation", R(GET_HOST "Expect: 200-ok\r\n\r\n"), 417},
 };
 
-static int status_code(int status) {
+static int status_code(int status)
+{
     switch (status) {
     case 413:
     case 414:
@@ -450,7 +461,8 @@ static int status_code(int status) {
     }
 }
 
-static void test_bad_requests(void **state) {
+static void test_bad_requests(void **state)
+{
     (void)state;
     struct run *r = malloc(sizeof *r);
     for (size_t c = 0; c < sizeof bads / sizeof bads[0]; c++) {
@@ -463,7 +475,8 @@ static void test_bad_requests(void **state) {
     free(r);
 }
 
-static void test_split_every_byte(void **state) {
+static void test_split_every_byte(void **state)
+{
     (void)state;
     for (size_t c = 0; c < sizeof goods / sizeof goods[0]; c++)
         check_splits(NULL, goods[c].raw, goods[c].n, goods[c].name);
@@ -472,7 +485,8 @@ static void test_split_every_byte(void **state) {
 }
 
 /* Two cut points everywhere, on a request with every chunked feature. */
-static void test_split_two_cuts(void **state) {
+static void test_split_two_cuts(void **state)
+{
     (void)state;
     static const char raw[] = CHUNKED_POST "5;a=b\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n";
     size_t n = sizeof raw - 1;
@@ -490,7 +504,8 @@ static void test_split_two_cuts(void **state) {
 }
 
 /* Every proper prefix of a good request is incomplete, never an error. */
-static void test_prefixes_incomplete(void **state) {
+static void test_prefixes_incomplete(void **state)
+{
     (void)state;
     struct run r;
     for (size_t c = 0; c < sizeof goods / sizeof goods[0]; c++) {
@@ -503,7 +518,8 @@ static void test_prefixes_incomplete(void **state) {
 
 /* ---- pipelining ------------------------------------------------------------------ */
 
-static void test_pipelining(void **state) {
+static void test_pipelining(void **state)
+{
     (void)state;
     static const char raw[] = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
                               "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
@@ -530,7 +546,8 @@ static void test_pipelining(void **state) {
 }
 
 /* Bytes after a complete request are left alone, whatever they are. */
-static void test_stops_at_request_end(void **state) {
+static void test_stops_at_request_end(void **state)
+{
     (void)state;
     static const char raw[] =
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\x01garbage";
@@ -557,7 +574,8 @@ static void test_stops_at_request_end(void **state) {
 
 /* ---- limits ---------------------------------------------------------------------- */
 
-static void build(struct ob_buf *b, const char *line, size_t nheaders, size_t pad) {
+static void build(struct ob_buf *b, const char *line, size_t nheaders, size_t pad)
+{
     b->len = 0;
     ob_buf_printf(b, "%sHost: x\r\n", line);
     for (size_t k = 1; k < nheaders; k++)
@@ -571,7 +589,8 @@ static void build(struct ob_buf *b, const char *line, size_t nheaders, size_t pa
     ob_buf_append(b, "\r\n", 2);
 }
 
-static void test_limits_headers(void **state) {
+static void test_limits_headers(void **state)
+{
     (void)state;
     struct ob_h1_limits lim = {.max_head = 256, .max_headers = 4};
     struct ob_buf b = OB_BUF_INIT;
@@ -612,7 +631,8 @@ static void test_limits_headers(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_limits_body(void **state) {
+static void test_limits_body(void **state)
+{
     (void)state;
     struct ob_h1_limits lim = {.max_body = 10, .max_trailer = 16};
     struct run r;
@@ -650,7 +670,8 @@ static void test_limits_body(void **state) {
 
 /* ---- zero-copy contract ---------------------------------------------------------- */
 
-static void test_rebase(void **state) {
+static void test_rebase(void **state)
+{
     (void)state;
     static const char raw[] = "GET /a?b HTTP/1.1\r\nHost: x\r\nX-Y: z\r\n\r\n";
     size_t n = sizeof raw - 1;
@@ -676,7 +697,8 @@ static void test_rebase(void **state) {
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static void test_header_helpers(void **state) {
+static void test_header_helpers(void **state)
+{
     (void)state;
     struct ob_h1_parser p;
     ob_h1_parser_init(&p, NULL);
@@ -703,7 +725,8 @@ static void test_header_helpers(void **state) {
     ob_h1_parser_release(&p);
 }
 
-static void check_decode(const char *in, unsigned flags, const char *expect) {
+static void check_decode(const char *in, unsigned flags, const char *expect)
+{
     uint8_t out[128];
     size_t n = 999;
     int rc = ob_h1_pct_decode(ob_slice_str(in), out, &n, flags);
@@ -714,7 +737,8 @@ static void check_decode(const char *in, unsigned flags, const char *expect) {
     if (rc != 0 || n != strlen(expect) || memcmp(out, expect, n)) fail_msg("%s: bad decode", in);
 }
 
-static void test_pct_decode(void **state) {
+static void test_pct_decode(void **state)
+{
     (void)state;
     check_decode("", 0, "");
     check_decode("abc", 0, "abc");
@@ -738,7 +762,8 @@ static void test_pct_decode(void **state) {
     assert_memory_equal(buf, "x=y&z", 5);
 }
 
-static void test_query_next(void **state) {
+static void test_query_next(void **state)
+{
     (void)state;
     struct ob_slice q = ob_slice_str("a=1&&b=&c&d=x=y&=v&"), k, v;
     static const char *const want[][2] = {
@@ -761,7 +786,8 @@ static void test_query_next(void **state) {
 
 /* ---- response encoding ----------------------------------------------------------- */
 
-static void expect_head(const struct ob_h1_response *r, int framing, const char *text) {
+static void expect_head(const struct ob_h1_response *r, int framing, const char *text)
+{
     struct ob_buf b = OB_BUF_INIT;
     int rc = ob_h1_encode_head(&b, r);
     if (rc != framing) fail_msg("framing %d, expected %d", rc, framing);
@@ -774,7 +800,8 @@ static void expect_head(const struct ob_h1_response *r, int framing, const char 
     ob_buf_release(&b);
 }
 
-static void test_encode_head(void **state) {
+static void test_encode_head(void **state)
+{
     (void)state;
     struct ob_header hs[] = {{ob_slice_str("Content-Type"), ob_slice_str("text/plain")}};
     struct ob_h1_response r = {.status = 200,
@@ -814,7 +841,8 @@ static void test_encode_head(void **state) {
     assert_string_equal(ob_h1_reason(431), "Request Header Fields Too Large");
 }
 
-static void test_encode_head_refuses(void **state) {
+static void test_encode_head_refuses(void **state)
+{
     (void)state;
     static const char *const bad[][2] = {
         {"X", "a\r\nSet-Cookie: evil"},
@@ -847,7 +875,8 @@ static void test_encode_head_refuses(void **state) {
 }
 
 /* Chunks written by the encoder parse back to the same body, at any size. */
-static void test_chunked_roundtrip(void **state) {
+static void test_chunked_roundtrip(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT, body = OB_BUF_INIT;
     uint32_t seed = 12345;
@@ -892,7 +921,8 @@ static void test_chunked_roundtrip(void **state) {
 
 /* Random bytes and mutations of good requests: never a crash, consumption in bounds,
  * and a status on every error. */
-static void test_mutations(void **state) {
+static void test_mutations(void **state)
+{
     (void)state;
     uint32_t seed = 99;
     struct run r;
@@ -911,7 +941,8 @@ static void test_mutations(void **state) {
     }
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_requests),
         cmocka_unit_test(test_header_values),

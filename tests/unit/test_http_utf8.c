@@ -17,7 +17,8 @@
 #include <string.h>
 
 /* A straightforward decoder that computes each code point, for comparison. */
-static bool ref_valid(const uint8_t *p, size_t n) {
+static bool ref_valid(const uint8_t *p, size_t n)
+{
     size_t i = 0;
     while (i < n) {
         uint8_t c = p[i];
@@ -113,7 +114,8 @@ static const struct kuhn cases[] = {
     {"valid then surrogate", "Hello-\xc2\xb5@\xc3\x9f\xed\xa0\x80", false, 12},
 };
 
-static void test_kuhn_cases(void **state) {
+static void test_kuhn_cases(void **state)
+{
     (void)state;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kuhn *k = &cases[c];
@@ -133,7 +135,8 @@ static void test_kuhn_cases(void **state) {
 }
 
 /* Fed one byte at a time, the validator fails at exactly the same byte. */
-static void test_fail_fast_bytewise(void **state) {
+static void test_fail_fast_bytewise(void **state)
+{
     (void)state;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kuhn *k = &cases[c];
@@ -161,7 +164,8 @@ static void test_fail_fast_bytewise(void **state) {
 }
 
 /* A long valid text split at every point gives the same answer. */
-static void test_split_everywhere(void **state) {
+static void test_split_everywhere(void **state)
+{
     (void)state;
     const char *s = "Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!! "
                     "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5 \xf0\x9f\x98\x80 plain ascii "
@@ -179,7 +183,8 @@ static void test_split_everywhere(void **state) {
 }
 
 /* Every 1-, 2- and 3-byte sequence agrees with the reference decoder. */
-static void test_exhaustive_short(void **state) {
+static void test_exhaustive_short(void **state)
+{
     (void)state;
     uint8_t b[3];
     for (uint32_t x = 0; x < 256; x++) {
@@ -200,7 +205,8 @@ static void test_exhaustive_short(void **state) {
 }
 
 /* 4-byte sequences: every lead F0..F7 and second byte, with edge third/fourth bytes. */
-static void test_four_byte_edges(void **state) {
+static void test_four_byte_edges(void **state)
+{
     (void)state;
     static const uint8_t tails[] = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0xbf, 0xc0, 0xff};
     uint8_t b[4];
@@ -220,7 +226,8 @@ static void test_four_byte_edges(void **state) {
 }
 
 /* The ASCII fast path must stop at a non-ASCII byte anywhere in a word. */
-static void test_ascii_fast_path(void **state) {
+static void test_ascii_fast_path(void **state)
+{
     (void)state;
     uint8_t buf[64];
     for (size_t pos = 0; pos < sizeof buf; pos++) {
@@ -239,7 +246,8 @@ static void test_ascii_fast_path(void **state) {
     assert_true(ob_utf8_valid((const uint8_t *)"\0", 1)); /* NUL is valid UTF-8 */
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kuhn_cases),       cmocka_unit_test(test_fail_fast_bytewise),
         cmocka_unit_test(test_split_everywhere), cmocka_unit_test(test_exhaustive_short),

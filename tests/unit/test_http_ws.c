@@ -25,7 +25,8 @@ static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
 
 /* Appends a frame with an arbitrary first byte (so tests can set reserved bits and
  * opcodes the encoder refuses), minimally encoded length, masked if masked. */
-static void put_frame(struct ob_buf *b, unsigned b0, const void *p, size_t n, bool masked) {
+static void put_frame(struct ob_buf *b, unsigned b0, const void *p, size_t n, bool masked)
+{
     uint8_t h[OB_WS_HEADER_MAX];
     size_t k = ob_ws_encode_header(h, b0 & 0x0F, b0 & 0xC0, n, masked ? key : NULL);
     h[0] = (uint8_t)b0;
@@ -36,7 +37,8 @@ static void put_frame(struct ob_buf *b, unsigned b0, const void *p, size_t n, bo
 }
 
 /* A client frame (masked), as a server receives it. */
-static void cframe(struct ob_buf *b, unsigned b0, const char *s) {
+static void cframe(struct ob_buf *b, unsigned b0, const char *s)
+{
     put_frame(b, b0, s, strlen(s), true);
 }
 
@@ -50,7 +52,8 @@ static void cframe(struct ob_buf *b, unsigned b0, const char *s) {
 
 /* ---- a driver that logs what a reader produced ----------------------------------- */
 
-static void log_payload(struct ob_buf *log, struct ob_slice p) {
+static void log_payload(struct ob_buf *log, struct ob_slice p)
+{
     if (p.n > 48) {
         ob_buf_printf(log, "n=%zu,crc=%08x", p.n, ob_crc32c(0, p.p, p.n));
         return;
@@ -63,7 +66,8 @@ static void log_payload(struct ob_buf *log, struct ob_slice p) {
     }
 }
 
-static void log_message(struct ob_buf *log, const struct ob_ws_message *m) {
+static void log_message(struct ob_buf *log, const struct ob_ws_message *m)
+{
     static const char *const names[16] = {
         [1] = "TEXT", [2] = "BIN", [8] = "CLOSE", [9] = "PING", [10] = "PONG"};
     ob_buf_printf(log, "%s%s(", names[m->opcode], m->compressed ? "z" : "");
@@ -80,7 +84,8 @@ static void log_message(struct ob_buf *log, const struct ob_ws_message *m) {
  * allocation. Returns the log, e.g. "TEXT(hi)PING()ERR(1002)"; "…" marks input that
  * ended mid-message. */
 static char *read_log(const struct ob_ws_config *cfg, const uint8_t *in, size_t n,
-                      const size_t *cuts, size_t ncuts) {
+                      const size_t *cuts, size_t ncuts)
+{
     struct ob_ws_reader r;
     struct ob_buf log = OB_BUF_INIT;
     ob_ws_reader_init(&r, cfg);
@@ -121,7 +126,8 @@ static char *read_log(const struct ob_ws_config *cfg, const uint8_t *in, size_t 
 
 /* Checks the log for in, whole, split at every byte (up to a size), and bytewise. */
 static void expect_log(const struct ob_ws_config *cfg, const struct ob_buf *in, const char *want,
-                       const char *name) {
+                       const char *name)
+{
     char *whole = read_log(cfg, in->p, in->len, NULL, 0);
     if (strcmp(whole, want)) fail_msg("%s: got %s, expected %s", name, whole, want);
     size_t n = in->len, step = n <= 4096 ? 1 : n / 97;
@@ -146,7 +152,8 @@ static const struct ob_ws_config server = {OB_WS_SERVER, false, 0};
 
 /* ---- Autobahn 1: framing --------------------------------------------------------- */
 
-static void test_ab1_framing(void **state) {
+static void test_ab1_framing(void **state)
+{
     (void)state;
     static const size_t sizes[] = {0, 125, 126, 127, 128, 65535, 65536};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -167,7 +174,8 @@ static void test_ab1_framing(void **state) {
 }
 
 /* The length field's three encodings are parsed exactly. */
-static void test_length_encodings(void **state) {
+static void test_length_encodings(void **state)
+{
     (void)state;
     struct ob_ws_parser p;
     struct ob_ws_piece pc;
@@ -189,7 +197,8 @@ static void test_length_encodings(void **state) {
 }
 
 /* Non-minimal lengths and a 64-bit length with the top bit set are protocol errors. */
-static void test_bad_lengths(void **state) {
+static void test_bad_lengths(void **state)
+{
     (void)state;
     static const uint8_t cases[][10] = {
         {0x82, 126, 0x00, 0x7d},                         /* 125 in 16 bits */
@@ -211,7 +220,8 @@ static void test_bad_lengths(void **state) {
 
 /* ---- Autobahn 2: pings and pongs ------------------------------------------------- */
 
-static void test_ab2_ping_pong(void **state) {
+static void test_ab2_ping_pong(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     uint8_t bin[8] = {0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff};
@@ -244,7 +254,8 @@ static void test_ab2_ping_pong(void **state) {
 
 /* ---- Autobahn 3: reserved bits --------------------------------------------------- */
 
-static void test_ab3_reserved_bits(void **state) {
+static void test_ab3_reserved_bits(void **state)
+{
     (void)state;
     static const unsigned firsts[] = {
         FIN | TEXT | 0x40,  /* 3.1 RSV1 without an extension */
@@ -266,7 +277,8 @@ static void test_ab3_reserved_bits(void **state) {
 
 /* ---- Autobahn 4: opcodes --------------------------------------------------------- */
 
-static void test_ab4_opcodes(void **state) {
+static void test_ab4_opcodes(void **state)
+{
     (void)state;
     static const unsigned ops[] = {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
@@ -319,7 +331,8 @@ static const struct frag_case frags[] = {
     {"empty fragments", {TEXT, CONT, FIN | CONT, 0xFF}, {"", "", ""}, "TEXT()"},
 };
 
-static void test_ab5_fragmentation(void **state) {
+static void test_ab5_fragmentation(void **state)
+{
     (void)state;
     for (size_t c = 0; c < sizeof frags / sizeof frags[0]; c++) {
         struct ob_buf in = OB_BUF_INIT;
@@ -332,7 +345,8 @@ static void test_ab5_fragmentation(void **state) {
 
 /* ---- Autobahn 6: UTF-8 ----------------------------------------------------------- */
 
-static void test_ab6_utf8(void **state) {
+static void test_ab6_utf8(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     static const char hello[] =
@@ -358,13 +372,16 @@ static void test_ab6_utf8(void **state) {
 }
 
 /* 6.3-6.21: invalid sequences in text messages are 1007; valid ones pass. */
-static void test_ab6_utf8_sequences(void **state) {
+static void test_ab6_utf8_sequences(void **state)
+{
     (void)state;
     static const struct {
         const char *bytes;
         bool valid;
     } seqs[] = {
-        {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", false}, /* 6.3 */
+        {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+         "edited",
+         false}, /* 6.3 */
         {"\xf0\x90\x80\x80", true},
         {"\xf4\x8f\xbf\xbf", true},
         {"\xef\xbf\xbf", true},
@@ -400,7 +417,8 @@ static void test_ab6_utf8_sequences(void **state) {
 
 /* 6.4: fail fast. The invalid byte is refused as soon as it arrives, before the rest
  * of its frame, and before the final fragment of the message. */
-static void test_ab6_fail_fast(void **state) {
+static void test_ab6_fail_fast(void **state)
+{
     (void)state;
     static const char frag1[] = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";
     static const char frag2[] = "\xf4\x90\x80\x80";
@@ -432,7 +450,8 @@ static void test_ab6_fail_fast(void **state) {
 
 /* ---- Autobahn 7: close ----------------------------------------------------------- */
 
-static void close_frame(struct ob_buf *b, unsigned code, const char *reason) {
+static void close_frame(struct ob_buf *b, unsigned code, const char *reason)
+{
     uint8_t pl[256];
     size_t n = strlen(reason);
     pl[0] = (uint8_t)(code >> 8);
@@ -441,7 +460,8 @@ static void close_frame(struct ob_buf *b, unsigned code, const char *reason) {
     put_frame(b, FIN | CLOSE, pl, n + 2, true);
 }
 
-static void test_ab7_close(void **state) {
+static void test_ab7_close(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     cframe(&in, FIN | CLOSE, ""); /* 7.3.1 */
@@ -474,7 +494,8 @@ static void test_ab7_close(void **state) {
     ob_buf_release(&in);
 }
 
-static void test_ab7_close_codes(void **state) {
+static void test_ab7_close_codes(void **state)
+{
     (void)state;
     static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
                                      1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
@@ -500,7 +521,8 @@ static void test_ab7_close_codes(void **state) {
 
 /* ---- Autobahn 9: limits ---------------------------------------------------------- */
 
-static void test_ab9_limits(void **state) {
+static void test_ab9_limits(void **state)
+{
     (void)state;
     struct ob_ws_config cfg = {OB_WS_SERVER, false, 1 << 20};
     size_t big = 1 << 20;
@@ -544,7 +566,8 @@ static void test_ab9_limits(void **state) {
 
 /* ---- masking rules, roles, compression bit ----------------------------------------- */
 
-static void test_masking_rules(void **state) {
+static void test_masking_rules(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     put_frame(&in, FIN | TEXT, "hi", 2, false);
@@ -557,7 +580,8 @@ static void test_masking_rules(void **state) {
     ob_buf_release(&in);
 }
 
-static void test_rsv1_with_deflate(void **state) {
+static void test_rsv1_with_deflate(void **state)
+{
     (void)state;
     struct ob_ws_config pmd = {OB_WS_SERVER, true, 0};
     struct ob_buf in = OB_BUF_INIT;
@@ -578,7 +602,8 @@ static void test_rsv1_with_deflate(void **state) {
 }
 
 /* An unfragmented message entirely in the buffer is returned in place. */
-static void test_zero_copy(void **state) {
+static void test_zero_copy(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     cframe(&in, FIN | BIN, "payload");
@@ -599,7 +624,8 @@ static void test_zero_copy(void **state) {
 }
 
 /* The streaming parser hands out pieces as they come, with first/last flags. */
-static void test_parser_pieces(void **state) {
+static void test_parser_pieces(void **state)
+{
     (void)state;
     struct ob_buf in = OB_BUF_INIT;
     cframe(&in, FIN | BIN, "abcdefgh");
@@ -621,7 +647,8 @@ static void test_parser_pieces(void **state) {
     ob_buf_release(&in);
 }
 
-static void test_mask(void **state) {
+static void test_mask(void **state)
+{
     (void)state;
     uint8_t a[64], b[64];
     for (size_t n = 0; n <= 64; n++) {
@@ -645,7 +672,8 @@ static void test_mask(void **state) {
 
 /* ---- encoder --------------------------------------------------------------------- */
 
-static void test_encoder(void **state) {
+static void test_encoder(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     assert_int_equal(ob_ws_encode_frame(&b, OB_WS_OP_TEXT, OB_WS_FIN, "Hello", 5, NULL), 0);
@@ -679,7 +707,8 @@ static void test_encoder(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_encode_close(void **state) {
+static void test_encode_close(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     assert_int_equal(ob_ws_encode_close(&b, 1000, "bye", 3, NULL), 0);
@@ -703,7 +732,8 @@ static void test_encode_close(void **state) {
 }
 
 /* Client-encoded frames read back on the server and the reverse. */
-static void test_roundtrip(void **state) {
+static void test_roundtrip(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     uint8_t data[70000];
@@ -733,12 +763,14 @@ static void test_roundtrip(void **state) {
 
 /* ---- SHA-1 and the accept key ---------------------------------------------------- */
 
-static void hex(const uint8_t *d, size_t n, char *out) {
+static void hex(const uint8_t *d, size_t n, char *out)
+{
     for (size_t k = 0; k < n; k++)
         sprintf(out + 2 * k, "%02x", d[k]);
 }
 
-static void test_sha1_vectors(void **state) {
+static void test_sha1_vectors(void **state)
+{
     (void)state;
     /* RFC 3174 §7.3 TEST1..TEST4, and the empty string. */
     static const struct {
@@ -782,7 +814,8 @@ static void test_sha1_vectors(void **state) {
     }
 }
 
-static void test_accept_key(void **state) {
+static void test_accept_key(void **state)
+{
     (void)state;
     char out[OB_WS_ACCEPT_LEN + 1];
     ob_ws_accept_key(ob_slice_str("dGhlIHNhbXBsZSBub25jZQ=="), out);
@@ -798,7 +831,8 @@ static void test_accept_key(void **state) {
 
 /* Parses raw as a request and runs the handshake check; returns hs.status. */
 static int handshake(const char *raw, const struct ob_ws_server_opts *opts,
-                     struct ob_ws_handshake *hs) {
+                     struct ob_ws_handshake *hs)
+{
     struct ob_h1_parser p;
     ob_h1_parser_init(&p, NULL);
     int rc = ob_h1_parse_head(&p, (const uint8_t *)raw, strlen(raw));
@@ -809,7 +843,8 @@ static int handshake(const char *raw, const struct ob_ws_server_opts *opts,
     return hs->status;
 }
 
-static void test_handshake_accept(void **state) {
+static void test_handshake_accept(void **state)
+{
     (void)state;
     static const char *const protos[] = {"mqtt", "chat", "superchat"};
     struct ob_ws_server_opts opts = {.subprotocols = protos, .nsubprotocols = 3};
@@ -840,7 +875,8 @@ static void test_handshake_accept(void **state) {
     assert_false(hs.deflate);
 }
 
-static void test_handshake_refuse(void **state) {
+static void test_handshake_refuse(void **state)
+{
     (void)state;
     struct ob_ws_handshake hs;
     static const struct {
@@ -900,7 +936,8 @@ static void test_handshake_refuse(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_deflate_negotiation(void **state) {
+static void test_deflate_negotiation(void **state)
+{
     (void)state;
     struct ob_ws_server_opts opts = {.deflate = true};
     static const struct {
@@ -950,7 +987,8 @@ static void test_deflate_negotiation(void **state) {
     }
 }
 
-static void test_deflate_preferences(void **state) {
+static void test_deflate_preferences(void **state)
+{
     (void)state;
     struct ob_ws_server_opts opts = {.deflate = true,
                                      .server_no_context_takeover = true,
@@ -991,7 +1029,8 @@ static void test_deflate_preferences(void **state) {
     assert_false(hs.deflate);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ab1_framing),
         cmocka_unit_test(test_length_encodings),
