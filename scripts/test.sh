@@ -7,10 +7,18 @@ ASAN="${2:-build-asan}"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 status=0
-ctest --test-dir "$BUILD" --output-on-failure --timeout 600 -j2 2>&1 | tee -a "$LOG" || status=1
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$ASAN" -L unit --output-on-failure --timeout 600 -j2 2>&1 | tee -a "$LOG" ||
-    status=1
+# Output goes to a file first so that ctest's exit status is not lost in a pipe.
+run() {
+    out="$LOG.part"
+    "$@" >"$out" 2>&1 || status=1
+    cat "$out" >>"$LOG"
+    cat "$out"
+    rm -f "$out"
+}
+run ctest --test-dir "$BUILD" --output-on-failure --timeout 600 -j2
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run ctest --test-dir "$ASAN" -L unit --output-on-failure --timeout 600 -j2
 # ctest prints "NN% tests passed, F tests failed out of T" per run.
 sums=$(sed -n 's/.*tests passed, \([0-9]*\) tests* failed out of \([0-9]*\).*/\1 \2/p' "$LOG")
 failed=0

@@ -131,6 +131,11 @@ void ob_bus_close(struct ob_bus *bus)
     drain_async_queue(bus);
     for (size_t i = 0; i < bus->ngrave; i++) drop_sub_ref(bus->graveyard[i]);
     /* Subscriptions never unsubscribed are freed with the bus. */
+    while (bus->live_subs) {
+        struct ob_sub *s = bus->live_subs;
+        bus->live_subs = s->next;
+        drop_sub_ref(s);
+    }
     ob_sublist_release(&bus->subs);
     uv_close((uv_handle_t *)&bus->idle, NULL);
     /* One more turn runs the close callbacks of our handles before their memory goes. */
@@ -296,6 +301,9 @@ int ob_subscribe(struct ob_bus *bus, const char *filter, unsigned flags, ob_deli
     s->cb = cb;
     s->arg = arg;
     s->refs = 1;
+    s->next = bus->live_subs;
+    if (s->next) s->next->prev = s;
+    bus->live_subs = s;
     ob_sublist_insert(&bus->subs, ob_slice_str(s->filter), s);
     if (out) *out = s;
     return 0;
@@ -306,6 +314,9 @@ void ob_unsubscribe(struct ob_sub *s)
     if (!s || s->dead) return;
     struct ob_bus *bus = s->bus;
     s->dead = true;
+    if (s->prev) s->prev->next = s->next;
+    else bus->live_subs = s->next;
+    if (s->next) s->next->prev = s->prev;
     ob_sublist_remove(&bus->subs, ob_slice_str(s->filter), s);
     /* Freed from the idle pass: a dispatch in progress may still hold the pointer. */
     OB_GROW(bus->graveyard, bus->grave_cap, bus->ngrave + 1);

@@ -29,6 +29,7 @@ struct ob_sub {
     void *arg;
     bool dead;
     unsigned refs; /* the bus's own + each queued async delivery */
+    struct ob_sub *prev, *next; /* the bus's list of live subscriptions */
 };
 
 /* One async delivery waiting for the loop. */
@@ -46,6 +47,7 @@ struct ob_bus {
     struct ob_store *store;
     struct ob_sublist subs;
     struct ob_map streams; /* name -> struct ob_stream */
+    struct ob_sub *live_subs; /* freed at close if never unsubscribed */
     /* Deferred work, run from an idle handle: async deliveries, consumer kicks, frees. */
     uv_idle_t idle;
     bool idle_on;

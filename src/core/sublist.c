@@ -160,6 +160,7 @@ int ob_sublist_remove(struct ob_sublist *sl, struct ob_slice filter, void *item)
 
 static void collect(struct ob_sublist *sl, struct ob_sublist_node *n)
 {
+    if (!n->nitems) return;
     OB_GROW(sl->scratch.items, sl->scratch_cap, sl->scratch.n + n->nitems);
     memcpy(sl->scratch.items + sl->scratch.n, n->items, n->nitems * sizeof(void *));
     sl->scratch.n += n->nitems;
@@ -195,7 +196,7 @@ struct ob_sublist_result ob_sublist_match(struct ob_sublist *sl, struct ob_slice
     e->subject = ob_slice_dup(subject);
     e->subject_len = subject.n;
     e->n = sl->scratch.n;
-    e->items = ob_xmemdup(sl->scratch.items, e->n * sizeof(void *));
+    e->items = e->n ? ob_xmemdup(sl->scratch.items, e->n * sizeof(void *)) : NULL;
     ob_map_put(&sl->cache, ob_slice_make(e->subject, e->subject_len), e);
     return (struct ob_sublist_result){e->items, e->n};
 }
