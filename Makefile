@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build run test unit asan fuzz bench install clean format
+.PHONY: all deps build run test unit asan fuzz fuzz-build bench install clean format
 
 all: build
 
@@ -27,12 +27,16 @@ $(ASAN_BUILD)/build.ninja:
 asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# Unit + interop + matrix + crash tests on the normal build, then the unit suite under
-# ASan+UBSan; scripts/test.sh prints the combined "N passed, N failed" line last.
+# Unit + interop + matrix + crash tests on the normal build, the unit suite under
+# ASan+UBSan, and every fuzz target briefly over its corpus; scripts/test.sh prints the
+# combined "N passed, N failed" line last.
 test:
 	@./scripts/deps.sh test
-	@$(MAKE) --no-print-directory build asan
-	@./scripts/test.sh $(BUILD) $(ASAN_BUILD)
+	@$(MAKE) --no-print-directory build asan fuzz-build
+	@./scripts/test.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 
 unit: build
 	ctest --test-dir $(BUILD) -L unit --output-on-failure
@@ -40,9 +44,8 @@ unit: build
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DOB_FUZZ=ON
 
-# Builds every fuzz target and runs each briefly over its seed corpus.
-fuzz: deps $(FUZZ_BUILD)/build.ninja
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+# Builds every fuzz target and runs each for FUZZ_SECONDS over its seed corpus.
+fuzz: fuzz-build
 	./scripts/fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-30}
 
 bench: build
