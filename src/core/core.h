@@ -116,6 +116,8 @@ struct ob_stream {
     uint64_t cache_floor; /* entries below this are uncached first */
     struct ob_buf scratch;
     bool deleting;
+    bool compacting;       /* a log compaction job is running */
+    uint64_t removed;      /* removals since the write path last reclaimed space */
 };
 
 struct pending {

@@ -32,6 +32,7 @@
 
 #define CACHE_BUDGET (UINT64_C(32) << 20) /* cached message bytes per disk stream */
 #define NAME_MAX_LEN 64
+#define COMPACT_MIN (UINT64_C(4) << 20) /* dead bytes worth a rewrite */
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -297,6 +298,7 @@ void ob_stream_remove(struct ob_stream *st, uint64_t seq)
     struct ob_entry *e = ob_stream_entry(st, seq);
     if (!e) return;
     e->flags &= (uint8_t)~E_LIVE;
+    st->removed++;
     st->msgs--;
     st->bytes -= e->size;
     if (e->msg) {
@@ -314,13 +316,46 @@ static uint64_t first_seq(const struct ob_stream *st)
     return st->msgs ? st->base + st->tab_off : 0;
 }
 
-/* Drops log segments that hold only removed messages. */
+static void on_compacted(void *arg, int status)
+{
+    struct ob_stream *st = arg;
+    st->compacting = false;
+    if (status) OB_WARN("stream", "compaction failed", "stream=%s err=\"%s\"", st->name, ob_strerror(status));
+}
+
+/*
+ * Interior removals (work-queue acks out of order, superseded keys) leave dead records
+ * in sealed segments that dropping whole segments never reaches. When at least half of
+ * the log (and more than COMPACT_MIN) is dead, the store rewrites the segments holding
+ * them, one at a time on its own thread.
+ */
+static void maybe_compact(struct ob_stream *st)
+{
+    if (!st->log || st->compacting || st->deleting) return;
+    uint64_t disk = ob_log_bytes(st->log);
+    uint64_t live = st->bytes + st->msgs * (OB_RECORD_HEADER + 16);
+    if (disk < COMPACT_MIN || disk < 2 * live) return;
+    uint64_t *drop = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t end = st->base + st->tab_len;
+    for (uint64_t s = st->base + st->tab_off; s <= st->committed && s < end; s++) {
+        if (st->tab[s - st->base].flags & E_LIVE) continue;
+        OB_GROW(drop, cap, n + 1);
+        drop[n++] = s;
+    }
+    if (n && ob_log_compact(st->log, drop, n, on_compacted, st) == 0) st->compacting = true;
+    free(drop);
+}
+
+/* Drops log segments that hold only removed messages, and compacts the rest when
+ * enough of it is dead. */
 static void reclaim(struct ob_stream *st)
 {
     if (!st->log) return;
     uint64_t keep = st->msgs ? first_seq(st) : st->last_seq + 1;
     if (keep > st->committed + 1) keep = st->committed + 1;
     ob_log_drop_before(st->log, keep);
+    maybe_compact(st);
 }
 
 static void enforce_limits(struct ob_stream *st)
@@ -488,6 +523,11 @@ int ob_stream_capture(struct ob_stream *st, struct ob_msg *msg, struct ob_pubctx
     uint64_t seq = append_entry(st, msg, true);
     supersede(st, msg, seq);
     enforce_limits(st);
+    /* Limits and compaction remove as we write: reclaim disk space now and then. */
+    if (st->log && st->removed >= 1024) {
+        st->removed = 0;
+        reclaim(st);
+    }
     if (st->log) return write_message(st, msg, seq, pc);
     commit_upto(st, seq);
     if (pc) {

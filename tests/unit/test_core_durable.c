@@ -173,6 +173,47 @@ static void test_limits_and_compaction_survive(void **state)
     ob_bus_close(bus);
 }
 
+/* Superseded keys and limit removals give their disk space back while writing. */
+static void test_disk_space_reclaimed(void **state)
+{
+    (void)state;
+    struct ob_bus *bus = open_bus();
+    const char *kv_subs[] = {"kv"}, *lim_subs[] = {"lim"};
+    struct ob_stream_config kvc = {.name = "kv", .subjects = kv_subs, .nsubjects = 1,
+                                   .compaction = OB_COMPACT_KEY, .fsync = OB_FSYNC_NEVER,
+                                   .segment_bytes = 64 * 1024};
+    struct ob_stream_config limc = {.name = "lim", .subjects = lim_subs, .nsubjects = 1,
+                                    .max_msgs = 100, .fsync = OB_FSYNC_NEVER,
+                                    .segment_bytes = 64 * 1024};
+    struct ob_stream *kv, *lim;
+    assert_int_equal(ob_stream_create(bus, &kvc, &kv), 0);
+    assert_int_equal(ob_stream_create(bus, &limc, &lim), 0);
+    char payload[1024];
+    memset(payload, 'x', sizeof payload - 1);
+    payload[sizeof payload - 1] = 0;
+    const char *keys[] = {"a", "b", "c"};
+    for (int i = 0; i < 20000; i++) { /* ~20 MiB written to each stream */
+        pub(bus, "kv", keys[i % 3], payload, NULL);
+        pub(bus, "lim", NULL, payload, NULL);
+        if (i % 1000 == 999) ob_bus_flush(bus);
+    }
+    assert_int_equal(ob_bus_flush(bus), 0);
+    struct ob_stream_info info;
+    ob_stream_get_info(kv, &info);
+    assert_int_equal(info.msgs, 3);
+    assert_true(ob_log_bytes(kv->log) < (UINT64_C(8) << 20));
+    assert_true(ob_log_bytes(lim->log) < (UINT64_C(3) << 20)); /* reclaimed every 1024 removals */
+    ob_bus_close(bus);
+    bus = open_bus();
+    ob_stream_get_info(ob_stream_lookup(bus, "kv"), &info);
+    assert_int_equal(info.msgs, 3);
+    assert_int_equal(info.last_seq, 20000);
+    ob_stream_get_info(ob_stream_lookup(bus, "lim"), &info);
+    assert_int_equal(info.msgs, 100);
+    assert_int_equal(info.first_seq, 19901);
+    ob_bus_close(bus);
+}
+
 struct inbox {
     uint64_t seqs[1024];
     uint32_t counts[1024];
@@ -361,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_consumer_state_survives, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_consumer_snapshots, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_disk_full, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_disk_space_reclaimed, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
