@@ -18,7 +18,9 @@
  * only when OB_HTTP_DEBUG_ECHO=1 is in the environment (ops.c; interop tests). */
 #define OB_HTTP_MODULE_LIST(X)                                                                     \
     X(ops)                                                                                         \
-    X(wsecho)
+    X(wsecho)                                                                                      \
+    X(rest)                                                                                        \
+    X(sse)
 
 #define OB_HTTP_MODULE_DECLARE(name)                                                               \
     int ob_http_mod_##name(struct ob_http_router *r, const struct ob_proto_host *host);
