@@ -20,7 +20,8 @@
     X(ops)                                                                                         \
     X(wsecho)                                                                                      \
     X(rest)                                                                                        \
-    X(sse)
+    X(sse)                                                                                         \
+    X(wspubsub)
 
 #define OB_HTTP_MODULE_DECLARE(name)                                                               \
     int ob_http_mod_##name(struct ob_http_router *r, const struct ob_proto_host *host);
