@@ -47,6 +47,8 @@
 #define RECOVERY_FLUSH_EVERY 4096 /* bounds the bytes queued for the storage thread */
 #define DURABLE_PAYLOAD      128
 #define MAX_REPS             15
+#define MAX_CYCLES           256  /* durable: omnibus/raw alternations per window */
+#define SLICE_SECS           0.1  /* durable: length of one slice of one kind */
 #define DIR_LEN              1024 /* the temporary data dir; its subdirectories get a little more */
 #define SUB_LEN              (DIR_LEN + 32)
 
@@ -62,43 +64,50 @@ struct opts {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void on_signal(int sig) {
+static void on_signal(int sig)
+{
     (void)sig;
     g_stop = 1;
 }
 
-static void die(const char *what, int rc) {
+static void die(const char *what, int rc)
+{
     fprintf(stderr, "bench_core: %s: %s\n", what, rc < 0 ? ob_strerror(rc) : strerror(rc));
     exit(1);
 }
 
 /* One figure: a readable line and a machine line for bench/core.sh. */
-static void result(const char *key, double value, const char *unit, const char *note) {
+static void result(const char *key, double value, const char *unit, const char *note)
+{
     printf("  %-34s %14.2f %-10s %s\n", key, value, unit, note ? note : "");
     printf("RESULT\t%s\t%.2f\t%s\t%s\n", key, value, unit, note ? note : "");
     fflush(stdout);
 }
 
-static int cmp_double(const void *a, const void *b) {
+static int cmp_double(const void *a, const void *b)
+{
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
 /* The median of v[0..n) (sorted in place): one slow run on a shared machine should not
  * move the figure. */
-static double median(double *v, int n) {
+static double median(double *v, int n)
+{
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Median of reps runs with the spread in the note. */
-static void result_runs(const char *key, double *v, int n, const char *unit, const char *what) {
+static void result_runs(const char *key, double *v, int n, const char *unit, const char *what)
+{
     char note[160];
     double m = median(v, n);
     const char *fmt = m < 100 ? "%s%sruns %.2f..%.2f" : "%s%sruns %.0f..%.0f";
@@ -106,7 +115,8 @@ static void result_runs(const char *key, double *v, int n, const char *unit, con
     result(key, m, unit, note);
 }
 
-static struct ob_bus *open_bus(const char *data_dir) {
+static struct ob_bus *open_bus(const char *data_dir)
+{
     struct ob_bus_options o = {.data_dir = data_dir};
     struct ob_bus *bus;
     int rc = ob_bus_open(&bus, &o);
@@ -114,7 +124,8 @@ static struct ob_bus *open_bus(const char *data_dir) {
     return bus;
 }
 
-static struct ob_msg *new_msg(const char *subject, const uint8_t *payload, size_t n) {
+static struct ob_msg *new_msg(const char *subject, const uint8_t *payload, size_t n)
+{
     struct ob_msg *m;
     int rc = ob_msg_new_simple(&m, subject, payload, n);
     if (rc) die("ob_msg_new_simple", rc);
@@ -122,7 +133,8 @@ static struct ob_msg *new_msg(const char *subject, const uint8_t *payload, size_
 }
 
 static struct ob_stream *make_stream(struct ob_bus *bus, const char *name, const char *subject,
-                                     enum ob_fsync fsync) {
+                                     enum ob_fsync fsync)
+{
     const char *subjects[] = {subject};
     struct ob_stream_config cfg = {
         .name = name, .subjects = subjects, .nsubjects = 1, .fsync = fsync};
@@ -132,7 +144,8 @@ static struct ob_stream *make_stream(struct ob_bus *bus, const char *name, const
     return st;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
     (void)sb;
     (void)flag;
     (void)ftw;
@@ -140,13 +153,15 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
-static void rm_rf(const char *path) {
+static void rm_rf(const char *path)
+{
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- machine notes ------------------------------------------------------------------ */
 
-static const char *fs_name(const char *dir) {
+static const char *fs_name(const char *dir)
+{
     struct statfs s;
     if (statfs(dir, &s) != 0) return "unknown";
     switch ((unsigned long)s.f_type) {
@@ -165,7 +180,8 @@ static const char *fs_name(const char *dir) {
     }
 }
 
-static void print_header(const struct opts *o, const char *dir) {
+static void print_header(const struct opts *o, const char *dir)
+{
     struct utsname u;
     char date[64];
     time_t t = time(NULL);
@@ -181,7 +197,8 @@ static void print_header(const struct opts *o, const char *dir) {
 
 /* ---- a: publish -> subscribe ---------------------------------------------------------- */
 
-static void count_delivery(void *arg, const struct ob_delivery *d) {
+static void count_delivery(void *arg, const struct ob_delivery *d)
+{
     (void)d;
     (*(uint64_t *)arg)++;
 }
@@ -190,7 +207,8 @@ static void count_delivery(void *arg, const struct ob_delivery *d) {
  * returns deliveries per second. Async deliveries are drained after every batch, so
  * the figure counts delivered messages, not queued ones. */
 static double publish_loop(struct ob_bus *bus, const char *subject, size_t payload, double secs,
-                           const uint64_t *delivered) {
+                           const uint64_t *delivered)
+{
     uint8_t *buf = calloc(1, payload);
     double t0 = now_s(), t;
     do {
@@ -207,7 +225,8 @@ static double publish_loop(struct ob_bus *bus, const char *subject, size_t paylo
 }
 
 /* Deliveries per second to nsubs subscribers of one subject on an in-memory bus. */
-static double pubsub_rate(size_t payload, unsigned flags, int nsubs, double secs) {
+static double pubsub_rate(size_t payload, unsigned flags, int nsubs, double secs)
+{
     struct ob_bus *bus = open_bus(NULL);
     uint64_t delivered = 0;
     for (int i = 0; i < nsubs; i++) {
@@ -219,7 +238,8 @@ static double pubsub_rate(size_t payload, unsigned flags, int nsubs, double secs
     return rate;
 }
 
-static void section_pubsub(const struct opts *o) {
+static void section_pubsub(const struct opts *o)
+{
     static const size_t sizes[] = {16, 1024};
     printf("\n[a] publish -> in-process subscribe, 1 subscriber, in-memory bus\n");
     for (size_t i = 0; i < 2 && !g_stop; i++) {
@@ -239,51 +259,97 @@ static void section_pubsub(const struct opts *o) {
 /* Counters fed by the storage thread through the store's I/O table. */
 static atomic_ullong g_fsyncs, g_write_bytes;
 
-static ssize_t counting_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off) {
+static ssize_t counting_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
     ssize_t w = pwritev(fd, iov, iovcnt, off);
     if (w > 0) atomic_fetch_add(&g_write_bytes, (unsigned long long)w);
     return w;
 }
 
-static int counting_fdatasync(int fd) {
+static int counting_fdatasync(int fd)
+{
     atomic_fetch_add(&g_fsyncs, 1);
     return fdatasync(fd);
 }
 
-static int plain_ftruncate(int fd, off_t len) {
+static int plain_ftruncate(int fd, off_t len)
+{
     return ftruncate(fd, len);
 }
 
 static const struct ob_store_io counting_io = {counting_pwritev, counting_fdatasync,
                                                plain_ftruncate};
 
+/* What one kind of measurement (omnibus, or a raw loop) added up over its slices. */
+struct tally {
+    double secs;
+    uint64_t recs;   /* records made durable (acked, for omnibus) */
+    uint64_t syncs;  /* fdatasyncs */
+    uint64_t bytes;  /* bytes written */
+    uint64_t failed; /* omnibus acks with an error */
+};
+
+static double tally_rate(const struct tally *t)
+{
+    return t->secs > 0 ? (double)t->recs / t->secs : 0;
+}
+
+static void tally_add(struct tally *sum, const struct tally *t)
+{
+    sum->secs += t->secs;
+    sum->recs += t->recs;
+    sum->syncs += t->syncs;
+    sum->bytes += t->bytes;
+    sum->failed += t->failed;
+}
+
+/* The raw file lives next to the store's segments and grows like one. */
+struct raw_file {
+    char path[SUB_LEN + 32];
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+};
+
+static void raw_open(struct raw_file *rf, const char *dir)
+{
+    snprintf(rf->path, sizeof rf->path, "%s/raw-fsync.dat", dir);
+    rf->fd = open(rf->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (rf->fd < 0) die("open raw file", errno);
+    rf->buf = NULL;
+    rf->cap = 0;
+}
+
+static void raw_close(struct raw_file *rf)
+{
+    close(rf->fd);
+    unlink(rf->path);
+    free(rf->buf);
+}
+
 /*
  * The disk's ceiling: append `batch` records of rec bytes with one write, then
  * fdatasync, for secs — what the store does per round, minus everything else.
- * Returns records per second; *syncs_per_s gets fdatasyncs per second.
  */
-static double raw_fsync_rate(const char *dir, size_t rec, size_t batch, double secs,
-                             double *syncs_per_s) {
-    char path[SUB_LEN];
-    snprintf(path, sizeof path, "%s/raw-fsync.dat", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) die("open raw file", errno);
+static void raw_slice(struct raw_file *rf, size_t rec, size_t batch, double secs, struct tally *t)
+{
     size_t n = rec * batch;
-    uint8_t *buf = malloc(n);
-    memset(buf, 'x', n);
-    uint64_t syncs = 0;
-    double t0 = now_s(), t;
+    if (n > rf->cap) {
+        rf->buf = realloc(rf->buf, n);
+        if (!rf->buf) die("realloc", ENOMEM);
+        memset(rf->buf, 'x', n);
+        rf->cap = n;
+    }
+    double t0 = now_s(), el;
     do {
-        if (write(fd, buf, n) != (ssize_t)n) die("raw write", errno);
-        if (fdatasync(fd) != 0) die("raw fdatasync", errno);
-        syncs++;
-        t = now_s();
-    } while (t - t0 < secs && !g_stop);
-    close(fd);
-    unlink(path);
-    free(buf);
-    *syncs_per_s = (double)syncs / (t - t0);
-    return *syncs_per_s * (double)batch;
+        if (write(rf->fd, rf->buf, n) != (ssize_t)n) die("raw write", errno);
+        if (fdatasync(rf->fd) != 0) die("raw fdatasync", errno);
+        t->recs += batch;
+        t->syncs++;
+        t->bytes += n;
+        el = now_s() - t0;
+    } while (el < secs && !g_stop);
+    t->secs = el;
 }
 
 struct durable {
@@ -291,15 +357,8 @@ struct durable {
     unsigned outstanding;
 };
 
-struct durable_result {
-    double rate;      /* acked msgs/s */
-    double fsyncs;    /* fdatasyncs/s */
-    double batch;     /* records per fdatasync */
-    double rec_bytes; /* bytes written per record (encoding overhead included) */
-    uint64_t failed;
-};
-
-static void on_pub_ack(void *arg, int status, const struct ob_pub_ack *ack) {
+static void on_pub_ack(void *arg, int status, const struct ob_pub_ack *ack)
+{
     struct durable *d = arg;
     (void)ack;
     d->outstanding--;
@@ -309,15 +368,14 @@ static void on_pub_ack(void *arg, int status, const struct ob_pub_ack *ack) {
         d->acked++;
 }
 
-/* Keeps `window` publishes unacknowledged for secs, then waits for the rest; the clock
- * stops when the last ack arrived. */
-static void durable_run(struct ob_bus *bus, unsigned window, double secs,
-                        struct durable_result *r) {
+/* Keeps `window` publishes unacknowledged for secs, then waits for the rest (the clock
+ * stops at the last ack), so that no write of ours overlaps the next raw slice. */
+static void omnibus_slice(struct ob_bus *bus, unsigned window, double secs, struct tally *t)
+{
     uint8_t payload[DURABLE_PAYLOAD];
     memset(payload, 'p', sizeof payload);
     struct durable d = {0};
-    atomic_store(&g_fsyncs, 0);
-    atomic_store(&g_write_bytes, 0);
+    unsigned long long syncs0 = atomic_load(&g_fsyncs), bytes0 = atomic_load(&g_write_bytes);
     double t0 = now_s();
     while (now_s() - t0 < secs && !g_stop) {
         while (d.outstanding < window) {
@@ -330,76 +388,101 @@ static void durable_run(struct ob_bus *bus, unsigned window, double secs,
         ob_bus_run(bus, OB_RUN_ONCE);
     }
     int rc = ob_bus_flush(bus);
-    double el = now_s() - t0;
     if (rc) fprintf(stderr, "bench_core: ob_bus_flush: %s\n", ob_strerror(rc));
-    uint64_t fs = atomic_load(&g_fsyncs);
-    r->rate = (double)d.acked / el;
-    r->fsyncs = (double)fs / el;
-    r->batch = fs ? (double)(d.acked + d.failed) / (double)fs : 0;
-    r->rec_bytes = d.acked ? (double)atomic_load(&g_write_bytes) / (double)d.acked : 0;
-    r->failed = d.failed;
+    t->secs = now_s() - t0;
+    t->recs = d.acked;
+    t->failed = d.failed;
+    t->syncs = atomic_load(&g_fsyncs) - syncs0;
+    t->bytes = atomic_load(&g_write_bytes) - bytes0;
 }
 
-/* One round's figures, one array slot per round; the medians are reported. */
-enum { D_RATE, D_FSYNCS, D_BATCH, D_RECB, D_RAW1, D_RAWB, D_RATIO1, D_RATIOB, D_N };
+/* All three kinds of a window, summed over their slices, and the per-cycle ratios. The
+ * ratio reported is the median of the per-cycle ratios: a disk stall lands in one slice
+ * of one kind and would tilt a ratio of sums; the ratio of the sums is printed too. */
+struct window_run {
+    struct tally omni, raw1, rawb;
+    double ratio1[MAX_CYCLES], ratiob[MAX_CYCLES];
+    int cycles;
+};
 
-/* Omnibus, then the raw ceiling with records of the size omnibus wrote, one per fsync
- * and as many per fsync as omnibus batched: back to back, so that each ratio compares
- * measurements taken moments apart on a disk whose speed drifts. */
-static void durable_round(struct ob_bus *bus, const char *dir, unsigned window, double secs,
-                          double (*v)[MAX_REPS], int k, uint64_t *failed) {
-    double syncs;
-    struct durable_result r;
-    durable_run(bus, window, secs, &r);
-    size_t batch = r.batch > 1 ? (size_t)(r.batch + 0.5) : 1;
-    size_t rec = r.rec_bytes > 0 ? (size_t)(r.rec_bytes + 0.5) : DURABLE_PAYLOAD;
-    double raw1 = raw_fsync_rate(dir, rec, 1, secs, &syncs);
-    double rawb = batch > 1 ? raw_fsync_rate(dir, rec, batch, secs, &syncs) : raw1;
-    v[D_RATE][k] = r.rate;
-    v[D_FSYNCS][k] = r.fsyncs;
-    v[D_BATCH][k] = r.batch;
-    v[D_RECB][k] = r.rec_bytes;
-    v[D_RAW1][k] = raw1;
-    v[D_RAWB][k] = rawb;
-    v[D_RATIO1][k] = raw1 > 0 ? r.rate / raw1 : 0;
-    v[D_RATIOB][k] = rawb > 0 ? r.rate / rawb : 0;
-    *failed += r.failed;
+/*
+ * One cycle: an omnibus slice, then raw slices with records of the size omnibus wrote,
+ * one per fsync and as many per fsync as omnibus batched so far. The disk of a shared
+ * VM changes speed from one second to the next (300 to 6000 fsyncs/s was seen), so the
+ * kinds alternate every SLICE_SECS: each sees the same mix of good and bad moments.
+ */
+static void durable_cycle(struct ob_bus *bus, struct raw_file *rf, unsigned window,
+                          struct window_run *w)
+{
+    struct tally o = {0}, r1 = {0}, rb = {0};
+    omnibus_slice(bus, window, SLICE_SECS, &o);
+    tally_add(&w->omni, &o);
+    const struct tally *om = &w->omni;
+    size_t rec = om->recs ? (size_t)((double)om->bytes / (double)om->recs + 0.5) : 1;
+    size_t batch = om->syncs ? (size_t)((double)om->recs / (double)om->syncs + 0.5) : 1;
+    raw_slice(rf, rec ? rec : 1, 1, SLICE_SECS, &r1);
+    tally_add(&w->raw1, &r1);
+    double rate_b = tally_rate(&r1);
+    if (window > 1 && batch > 1) {
+        raw_slice(rf, rec ? rec : 1, batch, SLICE_SECS, &rb);
+        tally_add(&w->rawb, &rb);
+        rate_b = tally_rate(&rb);
+    }
+    w->ratio1[w->cycles] = tally_rate(&o) / tally_rate(&r1);
+    w->ratiob[w->cycles] = tally_rate(&o) / rate_b;
+    w->cycles++;
 }
 
-static void durable_report(unsigned window, double (*v)[MAX_REPS], int n, uint64_t failed) {
+static void durable_report(unsigned window, struct window_run *w)
+{
     char key[64], note[160];
-    double batch = median(v[D_BATCH], n);
+    const struct tally *o = &w->omni;
+    double batch = o->syncs ? (double)o->recs / (double)o->syncs : 0;
+    double rate = tally_rate(o), raw1 = tally_rate(&w->raw1), rawb = tally_rate(&w->rawb);
     snprintf(key, sizeof key, "durable.w%u", window);
     snprintf(note, sizeof note, "%.0f fsyncs/s, %.1f msgs/fsync, %.0f B/record%s",
-             median(v[D_FSYNCS], n), batch, median(v[D_RECB], n),
-             failed ? ", SOME ACKS FAILED" : "");
-    result(key, median(v[D_RATE], n), "msgs/s", note);
+             (double)o->syncs / o->secs, batch, o->recs ? (double)o->bytes / (double)o->recs : 0,
+             o->failed ? ", SOME ACKS FAILED" : "");
+    result(key, rate, "msgs/s", note);
     snprintf(key, sizeof key, "durable.w%u.raw1", window);
-    result(key, median(v[D_RAW1], n), "recs/s", "raw write+fdatasync, 1 record each");
+    result(key, raw1, "recs/s", "raw write+fdatasync, 1 record each");
     snprintf(key, sizeof key, "durable.w%u.ratio_vs_raw1", window);
-    result_runs(key, v[D_RATIO1], n, "x", "goal >= 0.8; > 1: group commit");
-    if (batch < 1.5) return;
+    snprintf(note, sizeof note, "goal >= 0.8; > 1: group commit; of the sums %.2f",
+             raw1 > 0 ? rate / raw1 : 0);
+    result(key, median(w->ratio1, w->cycles), "x", note);
+    if (w->rawb.syncs == 0) return;
     snprintf(key, sizeof key, "durable.w%u.raw_batch", window);
-    snprintf(note, sizeof note, "raw write+fdatasync, %.0f records each", batch);
-    result(key, median(v[D_RAWB], n), "recs/s", note);
+    snprintf(note, sizeof note, "raw write+fdatasync, %.1f records each",
+             (double)w->rawb.recs / (double)w->rawb.syncs);
+    result(key, rawb, "recs/s", note);
     snprintf(key, sizeof key, "durable.w%u.ratio_vs_batch", window);
-    result_runs(key, v[D_RATIOB], n, "x", "goal >= 0.8, same batch");
+    snprintf(note, sizeof note, "goal >= 0.8, same batch; of the sums %.2f",
+             rawb > 0 ? rate / rawb : 0);
+    result(key, median(w->ratiob, w->cycles), "x", note);
 }
 
+/* reps x secs of each kind, in interleaved slices. */
 static void durable_window(struct ob_bus *bus, const char *dir, unsigned window,
-                           const struct opts *o) {
-    double v[D_N][MAX_REPS];
-    uint64_t failed = 0;
-    int k = 0;
-    for (; k < o->reps && !g_stop; k++)
-        durable_round(bus, dir, window, o->secs, v, k, &failed);
-    if (k) durable_report(window, v, k, failed);
+                           const struct opts *o)
+{
+    int cycles = (int)(o->secs * o->reps / SLICE_SECS + 0.5);
+    if (cycles < 1) cycles = 1;
+    if (cycles > MAX_CYCLES) cycles = MAX_CYCLES;
+    struct window_run w = {0};
+    struct raw_file rf;
+    raw_open(&rf, dir);
+    while (w.cycles < cycles && !g_stop)
+        durable_cycle(bus, &rf, window, &w);
+    raw_close(&rf);
+    if (w.cycles) durable_report(window, &w);
 }
 
-static void section_durable(const struct opts *o, const char *dir) {
+static void section_durable(const struct opts *o, const char *dir)
+{
     static const unsigned windows[] = {1, 16, 256};
-    printf("\n[b] durable publish, fsync=always, %d B payload, N acks outstanding\n",
-           DURABLE_PAYLOAD);
+    printf("\n[b] durable publish, fsync=always, %d B payload, N acks outstanding; "
+           "raw loop interleaved every %.2f s\n",
+           DURABLE_PAYLOAD, SLICE_SECS);
     char data[SUB_LEN];
     snprintf(data, sizeof data, "%s/durable", dir);
     struct ob_bus *bus = open_bus(data);
@@ -413,7 +496,8 @@ static void section_durable(const struct opts *o, const char *dir) {
 
 /* ---- c: fan-out --------------------------------------------------------------------- */
 
-static void section_fanout(const struct opts *o) {
+static void section_fanout(const struct opts *o)
+{
     printf("\n[c] fan-out 1 -> %d subscribers of one subject, 16 B, in-memory bus\n", FANOUT_SUBS);
     for (unsigned flags = OB_SUB_SYNC; flags <= OB_SUB_ASYNC && !g_stop; flags++) {
         char key[64];
@@ -428,7 +512,8 @@ static void section_fanout(const struct opts *o) {
 /* ---- d: recovery -------------------------------------------------------------------- */
 
 /* Writes n messages of 1 KiB with fsync=never; returns the seconds it took. */
-static double fill_log(const char *data, uint64_t n) {
+static double fill_log(const char *data, uint64_t n)
+{
     struct ob_bus *bus = open_bus(data);
     make_stream(bus, "recovery", "bench.recovery", OB_FSYNC_NEVER);
     uint8_t payload[1024];
@@ -448,7 +533,8 @@ static double fill_log(const char *data, uint64_t n) {
 static uint64_t g_du_bytes;
 
 /* Syncs and evicts one file from the page cache, so the next open reads the disk. */
-static int evict_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+static int evict_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
     (void)ftw;
     if (flag != FTW_F) return 0;
     g_du_bytes += (uint64_t)sb->st_size;
@@ -461,7 +547,8 @@ static int evict_entry(const char *path, const struct stat *sb, int flag, struct
 }
 
 /* Opens the bus (recovering everything); returns seconds, *msgs the stream's count. */
-static double time_open(const char *data, uint64_t *msgs) {
+static double time_open(const char *data, uint64_t *msgs)
+{
     double t0 = now_s();
     struct ob_bus *bus = open_bus(data);
     double el = now_s() - t0;
@@ -473,14 +560,16 @@ static double time_open(const char *data, uint64_t *msgs) {
     return el;
 }
 
-static void report_open(const char *key, double secs, uint64_t msgs, uint64_t want) {
+static void report_open(const char *key, double secs, uint64_t msgs, uint64_t want)
+{
     char note[128];
     snprintf(note, sizeof note, "%llu msgs recovered%s", (unsigned long long)msgs,
              msgs == want ? "" : " -- MISMATCH with written");
     result(key, secs, "s", note);
 }
 
-static void section_recovery(const struct opts *o, const char *dir) {
+static void section_recovery(const struct opts *o, const char *dir)
+{
     uint64_t n = o->recovery_mb * 1024; /* 1 KiB payloads */
     printf("\n[d] recovery of a %llu MiB log (1 KiB messages, fsync=never)\n",
            (unsigned long long)o->recovery_mb);
@@ -503,18 +592,21 @@ static void section_recovery(const struct opts *o, const char *dir) {
 
 /* ---- main --------------------------------------------------------------------------- */
 
-static const char *env_or(const char *name, const char *def) {
+static const char *env_or(const char *name, const char *def)
+{
     const char *v = getenv(name);
     return v && *v ? v : def;
 }
 
-static void usage(void) {
+static void usage(void)
+{
     fprintf(stderr,
             "usage: bench_core [-s abcd] [-t seconds] [-n reps] [-r recovery_mb] [-d dir]\n");
     exit(2);
 }
 
-static void parse_opts(int argc, char **argv, struct opts *o) {
+static void parse_opts(int argc, char **argv, struct opts *o)
+{
     o->sections = env_or("OB_BENCH_SECTIONS", "abcd");
     o->secs = atof(env_or("OB_BENCH_SECONDS", "0.5"));
     o->reps = atoi(env_or("OB_BENCH_REPS", "3"));
@@ -545,7 +637,8 @@ static void parse_opts(int argc, char **argv, struct opts *o) {
     if (o->secs <= 0 || o->reps < 1 || o->reps > MAX_REPS || o->recovery_mb == 0) usage();
 }
 
-static void catch_signals(void) {
+static void catch_signals(void)
+{
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -554,7 +647,8 @@ static void catch_signals(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     struct opts o;
     parse_opts(argc, argv, &o);
     catch_signals();
