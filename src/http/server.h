@@ -47,7 +47,7 @@
  * (Content-Length, Transfer-Encoding, Connection) are the server's: do not pass them.
  * The server adds Date, Server, CORS headers, and gzips a full response when the
  * client accepts it, the body is over 1 KiB and its Content-Type is compressible
- * (text/*, application/json, *+json, application/javascript, *xml); HEAD gets the
+ * (text/ types, application/json, +json, application/javascript, xml types); HEAD gets the
  * headers of the GET without the body.
  *
  * Streaming (SSE, long responses): chunked on HTTP/1.1, DATA frames on HTTP/2, never
@@ -141,7 +141,7 @@ typedef int (*ob_http_handler)(struct ob_http_req *req, void *arg);
  * Adds a route. pattern is a path: literal segments, "{name}" segments (one segment,
  * captured percent-decoded, read with ob_http_param), and an optional final "*" that
  * matches any rest (possibly empty; captured as param "*"), e.g.
- *   "/v1/subjects/{subject}", "/v1/streams/{name}/consumers/{consumer}", "/static/*".
+ *   "/v1/subjects/{subject}", "/v1/streams/{name}/consumers/{consumer}", "/static/" + star.
  * Literal matches beat captures, captures beat "*"; among equals, the first added
  * wins. A path that matches with another method gets 405 with Allow. OB_EINVAL for a
  * bad pattern.
