@@ -580,7 +580,8 @@ static void section_recovery(const struct opts *o, const char *dir)
     g_du_bytes = 0;
     nftw(data, evict_entry, 16, FTW_PHYS);
     char note[96];
-    snprintf(note, sizeof note, "%.1f MiB on disk", (double)g_du_bytes / 1048576.0);
+    snprintf(note, sizeof note, "%.1f MiB on disk, %.0f MiB/s", (double)g_du_bytes / 1048576.0,
+             (double)g_du_bytes / 1048576.0 / wr);
     result("recovery.write", (double)n / wr, "msgs/s", note);
     uint64_t msgs;
     double secs = time_open(data, &msgs);

@@ -39,7 +39,8 @@ struct app {
 
 /* Runs once per publish, after every stream that captured the message has it on disk
  * (or with an error). Only now may a producer be told "accepted". */
-static void on_published(void *arg, int status, const struct ob_pub_ack *ack) {
+static void on_published(void *arg, int status, const struct ob_pub_ack *ack)
+{
     struct app *app = arg;
     if (status) {
         fprintf(stderr, "publish failed: %s\n", ob_strerror(status));
@@ -53,7 +54,8 @@ static void on_published(void *arg, int status, const struct ob_pub_ack *ack) {
 
 /* A direct subscriber: called inside ob_publish (OB_SUB_SYNC), before the message is
  * durable. Nothing is retried for it; use a consumer when delivery must survive. */
-static void on_event(void *arg, const struct ob_delivery *d) {
+static void on_event(void *arg, const struct ob_delivery *d)
+{
     (void)arg;
     struct ob_slice subj = ob_msg_subject(d->msg), body = ob_msg_payload(d->msg);
     printf("subscriber: %.*s %.*s\n", (int)subj.n, (const char *)subj.p, (int)body.n,
@@ -61,7 +63,8 @@ static void on_event(void *arg, const struct ob_delivery *d) {
 }
 
 /* Runs when the consumer's ack is on disk: the message will not be redelivered. */
-static void on_ack_durable(void *arg, int status) {
+static void on_ack_durable(void *arg, int status)
+{
     struct app *app = arg;
     if (status) {
         fprintf(stderr, "ack failed: %s\n", ob_strerror(status));
@@ -73,7 +76,8 @@ static void on_ack_durable(void *arg, int status) {
 
 /* The consumer hands over stored messages in sequence order. Ack when the work is done;
  * an unacked message is delivered again after ack_wait (or after a restart). */
-static void on_consume(void *arg, const struct ob_delivery *d) {
+static void on_consume(void *arg, const struct ob_delivery *d)
+{
     struct app *app = arg;
     struct ob_slice body = ob_msg_payload(d->msg);
     const struct ob_header *ct = ob_msg_header_get(d->msg, "content-type");
@@ -91,7 +95,8 @@ static void on_consume(void *arg, const struct ob_delivery *d) {
 }
 
 /* A stream is created once and found again on later runs (same config: no error). */
-static int setup(struct ob_bus *bus, struct app *app) {
+static int setup(struct ob_bus *bus, struct app *app)
+{
     static const char *const subjects[] = {"orders.>"};
     struct ob_stream_config scfg = {
         .name = "orders",
@@ -123,7 +128,8 @@ static int setup(struct ob_bus *bus, struct app *app) {
 
 /* Messages are immutable and reference-counted: ob_publish takes its own reference, so
  * we drop ours right after. */
-static int publish_orders(struct ob_bus *bus, struct app *app) {
+static int publish_orders(struct ob_bus *bus, struct app *app)
+{
     static const char ct_name[] = "content-type", ct_value[] = "application/json";
     struct ob_header hdr = {{(const uint8_t *)ct_name, strlen(ct_name)},
                             {(const uint8_t *)ct_value, strlen(ct_value)}};
@@ -148,7 +154,8 @@ static int publish_orders(struct ob_bus *bus, struct app *app) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     const char *dir = argc > 1 ? argv[1] : "./embed-data";
     struct ob_bus_options opt = {.data_dir = dir};
     struct ob_bus *bus;
