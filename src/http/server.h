@@ -155,9 +155,9 @@ const struct ob_proto_host *ob_http_router_host(const struct ob_http_router *r);
 
 /* ---- requests ------------------------------------------------------------------- */
 
-unsigned ob_http_req_method_id(const struct ob_http_req *req); /* one enum ob_http_method bit */
-const char *ob_http_req_method(const struct ob_http_req *req); /* "GET" */
-const char *ob_http_req_path(const struct ob_http_req *req);   /* percent-decoded */
+unsigned ob_http_req_method_id(const struct ob_http_req *req);    /* one enum ob_http_method bit */
+const char *ob_http_req_method(const struct ob_http_req *req);    /* "GET" */
+const char *ob_http_req_path(const struct ob_http_req *req);      /* percent-decoded */
 struct ob_slice ob_http_req_query(const struct ob_http_req *req); /* raw, without '?' */
 /* A route capture, decoded ("subject"), or NULL. */
 const char *ob_http_param(const struct ob_http_req *req, const char *name);
@@ -205,8 +205,8 @@ int ob_http_respond_empty(struct ob_http_req *req, int status);
  * detail may be NULL. extra headers (e.g. Retry-After for 429) may be NULL.
  */
 #define OB_HTTP_PROBLEM_BASE "https://omnibus.dev/problems/"
-int ob_http_problem(struct ob_http_req *req, int status, const char *type_suffix,
-                    const char *title, const char *detail);
+int ob_http_problem(struct ob_http_req *req, int status, const char *type_suffix, const char *title,
+                    const char *detail);
 int ob_http_problem_h(struct ob_http_req *req, int status, const struct ob_header *headers,
                       size_t nheaders, const char *type_suffix, const char *title,
                       const char *detail);
@@ -234,9 +234,9 @@ void ob_http_stream_on_writable(struct ob_http_req *req,
 struct ob_ws_endpoint {
     const char *const *subprotocols; /* in preference order; NULL: none */
     size_t nsubprotocols;
-    bool require_subprotocol; /* refuse (400) a client that offers none of ours */
-    bool deflate;             /* accept permessage-deflate */
-    uint64_t max_message;     /* 0: limits.max_msg_size */
+    bool require_subprotocol;  /* refuse (400) a client that offers none of ours */
+    bool deflate;              /* accept permessage-deflate */
+    uint64_t max_message;      /* 0: limits.max_msg_size */
     uint32_t ping_interval_ms; /* 0: the server never pings */
     uint32_t pong_timeout_ms;  /* 0: 2 × ping_interval */
     /* Optional, before the 101: inspect the request (query, principal); respond (e.g.

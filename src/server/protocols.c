@@ -4,10 +4,12 @@
  * server starts listeners.<name> only when an adapter of that name is listed.
  */
 #include "server/server.h"
+#include "http/server.h"
 
 #include <stddef.h>
 
 const struct ob_protocol *const ob_server_protocols[] = {
     &ob_echo_protocol,
+    &ob_http_protocol,
     NULL,
 };
