@@ -121,7 +121,7 @@ struct ob_http_req {
     struct match m;
     char *params[OB_HTTP_MAX_PARAMS]; /* decoded captures */
     char **qcache;                    /* decoded query values handed out */
-    size_t nqcache;
+    size_t nqcache, capqcache;
     struct ob_principal *principal;
     struct authwait *authwait;
     void *data;

@@ -165,8 +165,8 @@ const char *ob_http_query(struct ob_http_req *req, const char *name, size_t inde
         if (!hit || index-- > 0) continue;
         char *val = decode_dup(v, OB_H1_PCT_PLUS);
         if (!val) return NULL;
-        OB_GROW(req->qcache, req->nqcache, req->nqcache + 1); /* cap == count: fine */
-        req->qcache[req->nqcache - 1] = val;
+        OB_GROW(req->qcache, req->capqcache, req->nqcache + 1);
+        req->qcache[req->nqcache++] = val;
         return val;
     }
     return NULL;
