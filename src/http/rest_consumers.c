@@ -11,6 +11,7 @@
  * bounded (OB_REST_MAX_PULLS): beyond, 429 with Retry-After.
  */
 #include "http/rest_int.h"
+#include "http/rest_query.h"
 
 #include "base/alloc.h"
 
@@ -194,13 +195,16 @@ static int pull_start(struct ob_rest *rest, struct ob_http_req *req, struct ob_s
     if (pull_args(req, body, &max, &wait)) return OB_HTTP_DONE;
     if (rest->pulls >= OB_REST_MAX_PULLS)
         return ob_rest_problem(req, 429, "limit", "too many pulls waiting"), OB_HTTP_DONE;
-    const char *enc = ob_http_query(req, "encoding", 0);
+    struct ob_qs qs;
+    ob_qs_parse(&qs, ob_http_req_query(req));
+    const char *enc = ob_qs_get(&qs, "encoding", 0);
     struct pull *p = ob_xcalloc(1, sizeof *p);
     p->rest = rest;
     p->req = req;
     p->stream = ob_xstrdup(ob_stream_name(st));
     p->msgs = json_array();
     p->flags = enc && !strcmp(enc, "base64") ? OB_JSON_MSG_BASE64 : 0;
+    ob_qs_release(&qs);
     p->in_handler = true;
     rest->pulls++;
     ob_rest_hold(rest);

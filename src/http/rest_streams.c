@@ -8,6 +8,7 @@
  * compaction and memory cannot change (409).
  */
 #include "http/rest_int.h"
+#include "http/rest_query.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -189,8 +190,12 @@ static bool parse_time(const char *s, int64_t *out)
 
 static unsigned msg_flags(struct ob_http_req *req)
 {
-    const char *enc = ob_http_query(req, "encoding", 0);
-    return enc && !strcmp(enc, "base64") ? OB_JSON_MSG_BASE64 : 0;
+    struct ob_qs qs;
+    ob_qs_parse(&qs, ob_http_req_query(req));
+    const char *enc = ob_qs_get(&qs, "encoding", 0);
+    unsigned flags = enc && !strcmp(enc, "base64") ? OB_JSON_MSG_BASE64 : 0;
+    ob_qs_release(&qs);
+    return flags;
 }
 
 static int get_message(struct ob_http_req *req, void *arg)
@@ -219,17 +224,18 @@ static int get_message(struct ob_http_req *req, void *arg)
 struct read_args {
     uint64_t from, limit;
     const char *filter;
+    struct ob_qs qs; /* owns filter */
 };
 
 /* Parses from_seq / from_time / limit / filter; answers 400 and returns 1 on error. */
 static int read_args(struct ob_http_req *req, struct ob_stream *st, struct read_args *a)
 {
-    const char *fs = ob_http_query(req, "from_seq", 0), *ft = ob_http_query(req, "from_time", 0);
-    const char *lim = ob_http_query(req, "limit", 0);
-    int64_t t;
+    const char *fs = ob_qs_get(&a->qs, "from_seq", 0), *ft = ob_qs_get(&a->qs, "from_time", 0);
+    const char *lim = ob_qs_get(&a->qs, "limit", 0);
+    int64_t t = 0;
     a->from = 1;
     a->limit = 100;
-    a->filter = ob_http_query(req, "filter", 0);
+    a->filter = ob_qs_get(&a->qs, "filter", 0);
     if (fs && !parse_u64(fs, &a->from))
         return ob_rest_problem(req, 400, "invalid-request", "from_seq: an integer"), 1;
     if (ft && !parse_time(ft, &t))
@@ -251,9 +257,14 @@ static int list_messages(struct ob_http_req *req, void *arg)
     (void)arg;
     struct ob_stream *st = ob_rest_stream(req);
     struct read_args a;
-    if (!st || read_args(req, st, &a)) return OB_HTTP_DONE;
-    int rc = ob_rest_authorize_read(req, st, a.filter);
-    if (rc) return ob_rest_error(req, rc, "not allowed to read this stream"), OB_HTTP_DONE;
+    if (!st) return OB_HTTP_DONE;
+    ob_qs_parse(&a.qs, ob_http_req_query(req));
+    int rc = read_args(req, st, &a) ? 1 : ob_rest_authorize_read(req, st, a.filter);
+    if (rc < 0) ob_rest_error(req, rc, "not allowed to read this stream");
+    if (rc) {
+        ob_qs_release(&a.qs);
+        return OB_HTTP_DONE;
+    }
     json_t *msgs = json_array();
     uint64_t seq = a.from, next = a.from;
     unsigned flags = msg_flags(req);

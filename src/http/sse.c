@@ -19,6 +19,7 @@
  */
 #include "http/json.h"
 #include "http/modules.h"
+#include "http/rest_query.h"
 #include "http/sse_feed.h"
 
 #include "base/alloc.h"
@@ -179,6 +180,7 @@ struct sub_args {
     char stream[128];
     uint64_t until_seq;
     bool raw;
+    struct ob_qs qs; /* owns the strings above until the feed copied them */
 };
 
 static bool accepts_sse(struct ob_http_req *req)
@@ -191,7 +193,7 @@ static bool accepts_sse(struct ob_http_req *req)
 static void parse_resume(struct ob_http_req *req, struct sub_args *a)
 {
     const char *id = ob_http_header(req, "Last-Event-ID");
-    if (!id || !*id) id = ob_http_query(req, "lastEventId", 0);
+    if (!id || !*id) id = ob_qs_get(&a->qs, "lastEventId", 0);
     uint64_t seq;
     if (id && ob_feed_parse_id(id, a->stream, sizeof a->stream, &seq) &&
         ob_stream_lookup(ob_http_req_bus(req), a->stream)) {
@@ -200,7 +202,7 @@ static void parse_resume(struct ob_http_req *req, struct sub_args *a)
         a->opts.from_seq = seq + 1;
         return;
     }
-    const char *fs = ob_http_query(req, "from_seq", 0);
+    const char *fs = ob_qs_get(&a->qs, "from_seq", 0);
     if (fs) {
         a->opts.resume = true;
         a->opts.from_seq = strtoull(fs, NULL, 10);
@@ -211,8 +213,9 @@ static void parse_resume(struct ob_http_req *req, struct sub_args *a)
 static int sub_args(struct ob_http_req *req, struct sub_args *a)
 {
     memset(a, 0, sizeof *a);
+    ob_qs_parse(&a->qs, ob_http_req_query(req));
     const char *f;
-    while (a->n < SSE_MAX_FILTERS && (f = ob_http_query(req, "subject", a->n))) {
+    while (a->n < SSE_MAX_FILTERS && (f = ob_qs_get(&a->qs, "subject", a->n))) {
         if (!ob_filter_valid(ob_slice_str(f)))
             return ob_http_problem(req, 400, "bad-subject", "Bad Request", "invalid filter"), 1;
         int rc = ob_http_authorize(req, OB_ACT_SUBSCRIBE, f);
@@ -224,8 +227,8 @@ static int sub_args(struct ob_http_req *req, struct sub_args *a)
     if (!a->n)
         return ob_http_problem(req, 400, "invalid-request", "Bad Request", "subject is required"),
                1;
-    const char *fmt = ob_http_query(req, "format", 0), *st = ob_http_query(req, "stream", 0);
-    const char *until = ob_http_query(req, "until_seq", 0);
+    const char *fmt = ob_qs_get(&a->qs, "format", 0), *st = ob_qs_get(&a->qs, "stream", 0);
+    const char *until = ob_qs_get(&a->qs, "until_seq", 0);
     a->raw = fmt && !strcmp(fmt, "raw");
     a->until_seq = until ? strtoull(until, NULL, 10) : 0;
     a->opts.filters = a->filters;
@@ -252,31 +255,23 @@ static int start_stream(struct ob_http_req *req, struct sse_client *c)
     return rc;
 }
 
-static int subscribe(struct ob_http_req *req, void *arg)
+static int subscribe_go(struct ob_http_req *req, struct sse_mod *mod, struct sub_args *a)
 {
-    struct sse_mod *mod = arg;
-    if (!accepts_sse(req))
-        return ob_http_problem(req, 406, "not-acceptable", "Not Acceptable",
-                               "this endpoint sends text/event-stream"),
-               OB_HTTP_DONE;
-    struct sub_args a;
-    if (sub_args(req, &a)) return OB_HTTP_DONE;
-    if (a.until_seq && a.opts.resume && a.opts.from_seq > a.until_seq)
+    if (a->until_seq && a->opts.resume && a->opts.from_seq > a->until_seq)
         return ob_http_respond_empty(req, 204), OB_HTTP_DONE; /* asked to stop: done */
     struct sse_client *c = ob_xcalloc(1, sizeof *c);
     c->mod = mod;
     c->req = req;
-    c->raw = a.raw;
-    c->until_seq = a.until_seq;
-    a.opts.live_counter = &mod->live_counter;
-    int rc = ob_feed_open(&c->feed, mod->bus, &a.opts, on_feed, c);
+    c->raw = a->raw;
+    c->until_seq = a->until_seq;
+    a->opts.live_counter = &mod->live_counter;
+    int rc = ob_feed_open(&c->feed, mod->bus, &a->opts, on_feed, c);
     if (rc) {
         free(c);
-        const char *why =
-            rc == OB_ENOENT ? "no such stream" : "the stream does not capture the filters";
-        return ob_http_problem(req, rc == OB_ENOENT ? 404 : 400,
-                               rc == OB_ENOENT ? "not-found" : "invalid-request",
-                               rc == OB_ENOENT ? "Not Found" : "Bad Request", why),
+        bool nf = rc == OB_ENOENT;
+        return ob_http_problem(req, nf ? 404 : 400, nf ? "not-found" : "invalid-request",
+                               nf ? "Not Found" : "Bad Request",
+                               nf ? "no such stream" : "the stream does not capture the filters"),
                OB_HTTP_DONE;
     }
     if (start_stream(req, c)) {
@@ -290,6 +285,18 @@ static int subscribe(struct ob_http_req *req, void *arg)
     ob_http_req_on_cancel(req, on_cancel, c);
     ob_http_stream_on_writable(req, on_writable, c);
     return OB_HTTP_PENDING;
+}
+
+static int subscribe(struct ob_http_req *req, void *arg)
+{
+    if (!accepts_sse(req))
+        return ob_http_problem(req, 406, "not-acceptable", "Not Acceptable",
+                               "this endpoint sends text/event-stream"),
+               OB_HTTP_DONE;
+    struct sub_args a;
+    int rc = sub_args(req, &a) ? OB_HTTP_DONE : subscribe_go(req, arg, &a);
+    ob_qs_release(&a.qs);
+    return rc;
 }
 
 /* ---- the module ------------------------------------------------------------------- */

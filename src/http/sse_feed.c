@@ -141,7 +141,7 @@ static void drain(struct ob_feed *f)
     }
     f->draining = true;
     bool progress = false;
-    uint64_t seq;
+    uint64_t seq = 0;
     for (int n = 0; n < DRAIN_BUDGET; n++) {
         if (!next_match(f, st, &seq)) {
             f->draining = false;
