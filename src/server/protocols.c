@@ -5,11 +5,13 @@
  */
 #include "server/server.h"
 #include "http/server.h"
+#include "proto/mqtt/session.h"
 
 #include <stddef.h>
 
 const struct ob_protocol *const ob_server_protocols[] = {
     &ob_echo_protocol,
     &ob_http_protocol,
+    &ob_mqtt_protocol,
     NULL,
 };

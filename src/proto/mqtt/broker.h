@@ -1,0 +1,306 @@
+/*
+ * broker.h — internals shared by the MQTT broker's files (not for other modules).
+ *
+ * Three objects:
+ *   struct ob_mqtt_broker  one per bus: the client-id registry, the broker's streams
+ *                          ("mqtt_msgs", "mqtt_retained", "mqtt_sessions"), statistics,
+ *                          one 1 s tick for session expiry, delayed wills and $SYS.
+ *   struct msess           MQTT "session state": subscriptions, QoS 1/2 in flight both
+ *                          ways; outlives connections when persistent.
+ *   struct ob_mqtt_conn    one network connection: decoder, keepalive, topic aliases,
+ *                          the ordered queue of publisher acks, the will.
+ *
+ * Durability (docs/mapping/mqtt.md): QoS 1/2 subscriptions of persistent sessions and
+ * every shared subscription are durable consumers on "mqtt_msgs" (a stream capturing
+ * ">" with interest retention, so only messages some consumer wants are written);
+ * session metadata is a record per client id in "mqtt_sessions" (compacted by key).
+ *
+ * Ownership: the broker owns sessions (registry) and sessions own their subscriptions
+ * and in-flight entries; each entry holds one message reference. A connection is kept
+ * alive by `busy` holds (callbacks in progress, publisher acks awaiting the store) and
+ * freed when the transport is gone and the last hold is dropped.
+ */
+#ifndef OB_PROTO_MQTT_BROKER_H
+#define OB_PROTO_MQTT_BROKER_H
+
+#include "base/buf.h"
+#include "base/map.h"
+#include "core/auth.h"
+#include "proto/mqtt/codec.h"
+#include "proto/mqtt/session.h"
+
+#include <omnibus.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define MQTT_STREAM_MSGS     "mqtt_msgs"
+#define MQTT_STREAM_RETAINED "mqtt_retained"
+#define MQTT_STREAM_SESSIONS "mqtt_sessions"
+/* Internal subjects hold '#', which no MQTT topic maps to, so MQTT clients can neither
+ * subscribe to them nor receive them through a wildcard. */
+#define MQTT_RETAINED_PREFIX  "$mqtt#.retained."
+#define MQTT_SESSIONS_SUBJECT "$mqtt#.sessions"
+
+/* Internal message headers (never forwarded as v5 user properties). */
+#define MQTT_H_QOS    "mqtt-qos"
+#define MQTT_H_RETAIN "mqtt-retain"
+#define MQTT_H_ORIGIN "mqtt-origin"
+#define MQTT_H_FORMAT "mqtt-payload-format"
+
+#define MQTT_MAX_INFLIGHT   1000u   /* our cap on unacked QoS 1/2 deliveries per client */
+#define MQTT_MAX_QUEUED     100000u /* deliveries waiting for the window, per session */
+#define MQTT_MAX_PENDING_IN 1024u   /* publisher acks awaiting the store before we pause */
+#define MQTT_ALIAS_MAX      64u     /* topic aliases we accept from a client */
+#define MQTT_MAX_KEEPALIVE  3600u   /* v5: larger (or 0) is answered with server keepalive */
+#define MQTT_SYS_INTERVAL_S 10
+
+struct msess;
+struct ob_mqtt_conn;
+
+struct ob_mqtt_broker {
+    struct ob_bus *bus;
+    struct ob_auth *const *auth;
+    const struct ob_net_limits *limits;
+    uv_loop_t *loop;
+    unsigned refs;
+    struct ob_stream *msgs, *retained, *sessions;
+    struct ob_map clients; /* client id -> struct msess */
+    struct ob_map groups;  /* shared-group consumer name -> struct group */
+    uv_timer_t tick;
+    int64_t start_ns;
+    int64_t last_sys_ns;
+    unsigned nolocal_subs;
+    unsigned depth; /* nesting of entry points (ob_mqtt_enter) */
+    struct ob_mqtt_conn *deferred;
+        /* connections closed inside an entry point */ /* while > 0, MQTT publishes carry
+                                                          mqtt-origin */
+    uint64_t next_auto_id;
+    /* statistics for $SYS */
+    uint64_t connected, msgs_in, msgs_out, bytes_in, bytes_out, dropped;
+    struct ob_mqtt_broker *next_broker; /* the per-process list of brokers by bus */
+};
+
+/* A shared subscription group: one durable consumer per (group, filter). */
+struct group {
+    char name[48]; /* consumer name (the map key points here) */
+    unsigned members;
+};
+
+/* One subscription of a session. */
+struct msub {
+    struct msub *next;
+    struct msess *s;
+    char *filter; /* as subscribed, "$share/g/f" included */
+    char *inner;  /* the MQTT filter without the share prefix */
+    char *group;  /* shared group name or NULL */
+    uint8_t qos;
+    bool no_local, rap;
+    uint8_t rh;
+    uint32_t subid;
+    bool durable;                /* consumer-backed */
+    struct ob_sub *sub[2];       /* direct: filter and "a/#"'s parent */
+    struct ob_consumer *cons[2]; /* durable */
+    struct ob_binding *bind[2];
+};
+
+/* An outbound QoS 1/2 message: queued (pid 0) or in flight. */
+struct outmsg {
+    struct outmsg *next;
+    struct ob_msg *msg; /* NULL once PUBREC arrived (only PUBREL/PUBCOMP left) */
+    struct ob_consumer *cons;
+    uint64_t seq;
+    uint32_t subid;
+    uint8_t qos;
+    bool retain, dup, shared;
+    uint8_t state;      /* 0: PUBLISH sent, 1: PUBREL sent */
+    uint64_t seq_order; /* send order, for resending in order */
+    uint16_t pid;
+    uint8_t key[2]; /* the inflight map key: pid big-endian */
+};
+
+/* A will waiting in a session (delay) or on a connection. */
+struct will {
+    struct ob_msg *msg;
+    uint8_t qos;
+    bool retain;
+    uint32_t delay_s;
+    int64_t due_ns;
+};
+
+struct msess {
+    struct ob_mqtt_broker *b;
+    char *id;
+    struct ob_mqtt_conn *conn; /* NULL while offline */
+    uint8_t version;
+    uint32_t expiry;    /* session expiry interval, s; UINT32_MAX never */
+    int64_t expires_ns; /* offline: when the session ends; 0 none */
+    struct msub *subs;
+    struct ob_map inflight; /* pid key -> struct outmsg */
+    size_t ninflight;
+    struct outmsg *qhead, **qtail;
+    size_t nqueued;
+    uint16_t next_pid;
+    uint64_t order;
+    uint16_t *q2in; /* inbound QoS 2 packet ids awaiting PUBREL */
+    size_t nq2in, q2in_cap;
+    struct will *will; /* delayed will of the last connection */
+    bool saved;        /* a record exists in mqtt_sessions */
+};
+
+/* A publisher ack (PUBACK/PUBREC) or SUBACK waiting for the store, in packet order. */
+struct pend {
+    struct pend *next;
+    struct ob_mqtt_conn *c;
+    uint8_t type;
+    uint16_t pid;
+    uint8_t reason;
+    int waits;            /* publish callbacks outstanding */
+    struct ob_buf body;   /* SUBACK: encoded packet; retained deliveries follow */
+    struct msub **resend; /* SUBACK: subscriptions to send retained messages for */
+    size_t nresend;
+};
+
+enum conn_state { C_NEW, C_AUTH, C_LIVE, C_DEAD };
+
+struct ob_mqtt_conn {
+    struct ob_mqtt_broker *b;
+    const struct ob_mqtt_out *out;
+    void *ctx;
+    struct ob_mqtt_decoder dec;
+    enum conn_state state;
+    uint8_t version;
+    unsigned busy;
+    struct ob_mqtt_conn *next_deferred;
+    bool gone;    /* transport closed: out must not be used */
+    bool closing; /* we asked the transport to close */
+    bool clean_disconnect;
+    bool paused;
+    struct msess *s;
+    struct ob_principal *who;
+    struct ob_buf stash; /* bytes that arrived after CONNECT while authenticating */
+    struct ob_buf scratch;
+    /* from CONNECT */
+    char *cid;
+    bool cid_assigned;
+    bool clean_start;
+    bool has_credentials;
+    uint32_t expiry;
+    uint16_t server_keepalive; /* v5: sent in CONNACK when nonzero */
+    uint16_t keepalive;
+    uint16_t recv_max;
+    uint32_t max_packet;
+    uint16_t alias_max;
+    bool problem_info;
+    struct will *will;
+    /* topic aliases */
+    char *in_alias[MQTT_ALIAS_MAX + 1];
+    struct ob_map out_alias; /* topic -> alias number (as uintptr_t) */
+    char **out_alias_keys;
+    uint16_t out_alias_n;
+    /* ordered acks */
+    struct pend *phead, **ptail;
+    size_t npend;
+};
+
+/* ---- broker.c -------------------------------------------------------------------- */
+struct msess *ob_mqtt_sess_find(struct ob_mqtt_broker *b, struct ob_slice id);
+struct msess *ob_mqtt_sess_create(struct ob_mqtt_broker *b, struct ob_slice id);
+/* Ends a session: subscriptions and consumers go, the record is deleted, a pending
+ * will is published. */
+void ob_mqtt_sess_destroy(struct msess *s);
+/* Writes the session's record (persistent sessions); cb as for ob_publish (may be NULL). */
+int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg);
+bool ob_mqtt_sess_persistent(const struct msess *s);
+int ob_mqtt_publish_internal(struct ob_mqtt_broker *b, struct ob_msg *m, ob_publish_cb cb,
+                             void *arg);
+
+/* ---- conn.c ---------------------------------------------------------------------- */
+/* Every entry point (bytes in, a delivery, a store completion, a timer) runs between
+ * enter and leave. A connection whose transport closes meanwhile (a write into a slow
+ * consumer closes it synchronously) is detached from its session only at the outermost
+ * leave, so no session or subscription disappears under a caller's feet. */
+void ob_mqtt_enter(struct ob_mqtt_broker *b);
+void ob_mqtt_leave(struct ob_mqtt_broker *b);
+void ob_mqtt_conn_hold(struct ob_mqtt_conn *c);
+void ob_mqtt_conn_drop(struct ob_mqtt_conn *c);
+/* Encodes and queues one packet. */
+int ob_mqtt_send(struct ob_mqtt_conn *c, struct ob_mqtt_packet *pkt);
+int ob_mqtt_send_raw(struct ob_mqtt_conn *c, const struct ob_buf *b);
+/* v5: DISCONNECT with reason, then close; 3.1.1: close. */
+void ob_mqtt_conn_fail(struct ob_mqtt_conn *c, uint8_t reason, const char *why);
+void ob_mqtt_conn_kick(struct ob_mqtt_conn *c, uint8_t reason);
+/* Closes without a DISCONNECT (after the peer's own, or in 3.1.1). */
+void ob_mqtt_conn_close(struct ob_mqtt_conn *c, int status);
+bool ob_mqtt_conn_usable(const struct ob_mqtt_conn *c);
+/* Authentication finished: process the bytes that arrived meanwhile. */
+void ob_mqtt_conn_unstash(struct ob_mqtt_conn *c);
+
+/* ---- connect.c ------------------------------------------------------------------- */
+void ob_mqtt_handle_connect(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+void ob_mqtt_handle_disconnect(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+/* The connection ended: detaches from its session (will, expiry, direct subs). */
+void ob_mqtt_conn_detach(struct ob_mqtt_conn *c);
+
+/* ---- publish.c (inbound) --------------------------------------------------------- */
+void ob_mqtt_handle_publish(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+void ob_mqtt_handle_pubrel(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+struct pend *ob_mqtt_pend_new(struct ob_mqtt_conn *c, uint8_t type, uint16_t pid);
+void ob_mqtt_pend_flush(struct ob_mqtt_conn *c);
+/* Drops the guard wait of a new pend: it leaves once its publishes are durable. */
+void ob_mqtt_pend_ready(struct pend *p);
+void ob_mqtt_pend_cb(void *arg, int status, const struct ob_pub_ack *ack);
+/* Builds the bus message for an MQTT publish (headers from v5 properties). */
+int ob_mqtt_build_msg(struct ob_mqtt_broker *b, const char *origin, struct ob_slice subject,
+                      uint8_t qos, bool retain, const struct ob_mqtt_props *props,
+                      struct ob_slice payload, struct ob_msg **out);
+
+/* ---- qos.c (outbound) ------------------------------------------------------------ */
+/* Delivers m to the session through sub (NULL: a retained/$SYS message with qos). */
+void ob_mqtt_deliver(struct msess *s, struct msub *sub, struct ob_msg *m, struct ob_consumer *cons,
+                     uint64_t seq, uint32_t count, bool retained);
+void ob_mqtt_handle_ack(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+/* Sends what the window allows from the queue. */
+void ob_mqtt_pump(struct msess *s);
+/* On reconnect: resend in-flight PUBLISH (DUP) and PUBREL with their packet ids. */
+void ob_mqtt_resend(struct msess *s);
+/* On disconnect: drop queued and shared in-flight deliveries (the core redelivers). */
+void ob_mqtt_out_offline(struct msess *s);
+void ob_mqtt_out_free(struct msess *s);
+/* A consumer is going away: entries referring to it forget it. */
+void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons);
+struct ob_slice ob_mqtt_header(const struct ob_msg *m, const char *name);
+
+/* ---- subscribe.c ----------------------------------------------------------------- */
+void ob_mqtt_handle_subscribe(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+void ob_mqtt_handle_unsubscribe(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt);
+/* Makes a subscription live for its online session (direct subs, consumer binds). */
+int ob_mqtt_sub_attach(struct msub *u);
+/* Stops live delivery (direct subs removed, consumers unbound). */
+void ob_mqtt_sub_detach(struct msub *u);
+/* Creates the consumers of a durable subscription (idempotent). */
+int ob_mqtt_sub_open(struct msub *u);
+/* Removes a subscription for good: consumers deleted (or the group member dropped). */
+void ob_mqtt_sub_free(struct msub *u, bool delete_state);
+void ob_mqtt_send_retained(struct msess *s, struct msub *u);
+
+/* ---- retain.c -------------------------------------------------------------------- */
+int ob_mqtt_retain_open(struct ob_mqtt_broker *b);
+/* Stores (or with an empty payload clears) the retained message for m's subject. */
+int ob_mqtt_retain_store(struct ob_mqtt_broker *b, struct ob_msg *m, ob_publish_cb cb, void *arg);
+/* Calls fn for each retained message whose topic matches the MQTT filter. */
+void ob_mqtt_retain_each(struct ob_mqtt_broker *b, const char *filter,
+                         void (*fn)(void *arg, struct ob_msg *m), void *arg);
+
+/* ---- broker.c: $SYS ---------------------------------------------------------------- */
+/* Calls fn with a message for each $SYS topic the MQTT filter matches (current values). */
+void ob_mqtt_sys_each(struct ob_mqtt_broker *b, const char *filter,
+                      void (*fn)(void *arg, struct ob_msg *m), void *arg);
+
+/* ---- will.c ---------------------------------------------------------------------- */
+struct will *ob_mqtt_will_new(struct ob_mqtt_broker *b, const char *origin,
+                              const struct ob_mqtt_connect *cn, int *reason);
+void ob_mqtt_will_publish(struct ob_mqtt_broker *b, struct will *w);
+void ob_mqtt_will_free(struct will *w);
+
+#endif

@@ -1,0 +1,450 @@
+/*
+ * qos.c — messages to a client: QoS downgrade, v5 properties from headers, outbound
+ * topic aliases, the in-flight window (the client's receive maximum, capped by ours),
+ * packet identifiers, PUBACK / PUBREC / PUBREL / PUBCOMP, and resending on reconnect.
+ *
+ * A delivery from a durable consumer is acked on the consumer at PUBACK (QoS 1) or at
+ * PUBREC (QoS 2): from PUBREC on the client owns the message and only the PUBREL /
+ * PUBCOMP handshake remains, which the session keeps in memory; acking later would
+ * make a restart resend a PUBLISH the client already has, with a new packet id, which
+ * it could not recognise as a duplicate.
+ */
+#include "proto/mqtt/broker.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "proto/mqtt/map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ob_slice ob_mqtt_header(const struct ob_msg *m, const char *name)
+{
+    const struct ob_header *h = ob_msg_header_get(m, name);
+    return h ? h->value : ob_slice_make(NULL, 0);
+}
+
+/* Messages from other protocols carry no mqtt-qos: they count as QoS 1 (at least once,
+ * as the bus's durable consumers deliver them), so the subscription's QoS decides. */
+static uint8_t msg_qos(const struct ob_msg *m)
+{
+    struct ob_slice q = ob_mqtt_header(m, MQTT_H_QOS);
+    return q.n == 1 && q.p[0] >= '0' && q.p[0] <= '2' ? (uint8_t)(q.p[0] - '0') : 1;
+}
+
+static int64_t parse_ll(struct ob_slice s)
+{
+    int64_t v = 0;
+    for (size_t i = 0; i < s.n && s.p[i] >= '0' && s.p[i] <= '9'; i++)
+        v = v * 10 + (s.p[i] - '0');
+    return v;
+}
+
+/* Seconds left before expires-at (at least 1), 0 without one, -1 when expired. */
+static int64_t expiry_left(const struct ob_msg *m)
+{
+    struct ob_slice e = ob_mqtt_header(m, "expires-at");
+    if (!e.n) return 0;
+    int64_t left = parse_ll(e) - ob_wall_ns() / OB_NS_PER_MS;
+    if (left <= 0) return -1;
+    return (left + 999) / 1000;
+}
+
+static void key_of(uint8_t key[2], uint16_t pid)
+{
+    key[0] = (uint8_t)(pid >> 8);
+    key[1] = (uint8_t)pid;
+}
+
+static struct outmsg *inflight_get(struct msess *s, uint16_t pid)
+{
+    uint8_t k[2];
+    key_of(k, pid);
+    return ob_map_get(&s->inflight, ob_slice_make(k, 2));
+}
+
+static void out_release(struct outmsg *o)
+{
+    if (o->msg) ob_msg_unref(o->msg);
+    free(o);
+}
+
+/* ---- encoding one PUBLISH ------------------------------------------------------------ */
+
+struct wr {
+    struct ob_msg *m;
+    size_t n;
+    uint8_t bytes[];
+};
+
+static void wr_release(void *arg)
+{
+    struct wr *w = arg;
+    ob_msg_unref(w->m);
+    free(w);
+}
+
+static bool canonical(struct ob_slice name)
+{
+    static const char *const skip[] = {"content-type", "correlation-id", "reply-to", "expires-at"};
+    if (name.n >= 5 && !memcmp(name.p, "mqtt-", 5)) return true;
+    for (size_t i = 0; i < sizeof skip / sizeof *skip; i++)
+        if (ob_slice_eq_nocase(name, ob_slice_str(skip[i]))) return true;
+    return false;
+}
+
+/* Outbound topic alias (v5): the first use sends topic and alias, later ones the alias. */
+static void apply_alias(struct ob_mqtt_conn *c, struct ob_mqtt_packet *p, struct ob_slice topic)
+{
+    if (!c->alias_max) return;
+    uintptr_t a = (uintptr_t)ob_map_get(&c->out_alias, topic);
+    if (a) {
+        p->publish.topic = ob_slice_make(NULL, 0);
+    } else if (c->out_alias_n < c->alias_max) {
+        c->out_alias_keys = ob_xrealloc(c->out_alias_keys, (c->out_alias_n + 1) * sizeof(char *));
+        char *k = ob_slice_dup(topic);
+        c->out_alias_keys[c->out_alias_n++] = k;
+        a = c->out_alias_n;
+        ob_map_put(&c->out_alias, ob_slice_str(k), (void *)a);
+    } else {
+        return;
+    }
+    p->props.present |= 1ull << OB_MQTT_PROP_TOPIC_ALIAS;
+    p->props.topic_alias = (uint16_t)a;
+}
+
+static void v5_props(struct ob_mqtt_conn *c, struct ob_mqtt_packet *p, const struct ob_msg *m,
+                     const uint32_t *subid, struct ob_buf *tmp, struct ob_header **user)
+{
+    struct ob_mqtt_props *pr = &p->props;
+    struct ob_slice v;
+    int64_t left = expiry_left(m);
+    if (left > 0) {
+        pr->present |= 1ull << OB_MQTT_PROP_MESSAGE_EXPIRY;
+        pr->message_expiry = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    }
+    if (ob_mqtt_header(m, MQTT_H_FORMAT).n) {
+        pr->present |= 1ull << OB_MQTT_PROP_PAYLOAD_FORMAT;
+        pr->payload_format = 1;
+    }
+    if ((v = ob_mqtt_header(m, "content-type")).n) {
+        pr->present |= 1ull << OB_MQTT_PROP_CONTENT_TYPE;
+        pr->content_type = v;
+    }
+    if ((v = ob_mqtt_header(m, "correlation-id")).n) {
+        pr->present |= 1ull << OB_MQTT_PROP_CORRELATION_DATA;
+        pr->correlation_data = v;
+    }
+    if ((v = ob_mqtt_header(m, "reply-to")).n) {
+        tmp->len = 0;
+        if (ob_mqtt_subject_to_topic(v, tmp) == 0) {
+            pr->present |= 1ull << OB_MQTT_PROP_RESPONSE_TOPIC;
+            pr->response_topic = ob_slice_make(tmp->p, tmp->len);
+        }
+    }
+    if (subid && *subid) {
+        pr->present |= 1ull << OB_MQTT_PROP_SUBSCRIPTION_ID;
+        pr->sub_ids = subid;
+        pr->nsub_ids = 1;
+    }
+    size_t nh = ob_msg_header_count(m), nu = 0;
+    for (size_t i = 0; i < nh; i++) {
+        const struct ob_header *h = ob_msg_header_at(m, i);
+        if (canonical(h->name)) continue;
+        if (!*user) *user = ob_xmalloc(nh * sizeof **user);
+        (*user)[nu++] = *h;
+    }
+    if (nu) {
+        pr->present |= 1ull << OB_MQTT_PROP_USER;
+        pr->user = *user;
+        pr->nuser = nu;
+    }
+    (void)c;
+}
+
+/* Queues one PUBLISH (header encoded, payload referenced). OB_ETOOBIG if over the
+ * client's maximum packet size: the caller then drops the message (MQTT-3.1.2-25). */
+static int send_publish(struct ob_mqtt_conn *c, struct ob_msg *m, uint8_t qos, bool retain,
+                        bool dup, uint16_t pid, uint32_t subid)
+{
+    struct ob_buf topic = OB_BUF_INIT, tmp = OB_BUF_INIT;
+    struct ob_header *user = NULL;
+    if (!ob_mqtt_conn_usable(c)) return OB_ECLOSED;
+    if (ob_mqtt_subject_to_topic(ob_msg_subject(m), &topic)) {
+        ob_buf_release(&topic);
+        return OB_EBADSUBJECT;
+    }
+    struct ob_mqtt_packet p = {.type = OB_MQTT_PUBLISH};
+    p.publish.qos = qos;
+    p.publish.retain = retain;
+    p.publish.dup = dup && qos;
+    p.publish.packet_id = pid;
+    p.publish.topic = ob_slice_make(topic.p, topic.len);
+    p.publish.payload = ob_msg_payload(m);
+    if (c->version == OB_MQTT_V5) {
+        v5_props(c, &p, m, &subid, &tmp, &user);
+        apply_alias(c, &p, ob_slice_make(topic.p, topic.len));
+    }
+    c->scratch.len = 0;
+    int rc = ob_mqtt_encode_publish_header(&c->scratch, c->version, &p);
+    free(user);
+    ob_buf_release(&tmp);
+    ob_buf_release(&topic);
+    if (rc) return rc;
+    if (c->max_packet && c->scratch.len + p.publish.payload.n > c->max_packet) return OB_ETOOBIG;
+    struct wr *w = ob_xmalloc(sizeof *w + c->scratch.len);
+    w->m = ob_msg_ref(m);
+    w->n = c->scratch.len;
+    memcpy(w->bytes, c->scratch.p, w->n);
+    struct ob_slice iov[2] = {{w->bytes, w->n}, ob_msg_payload(m)};
+    c->b->msgs_out++;
+    c->b->bytes_out += w->n + iov[1].n;
+    return c->out->write(c->ctx, iov, iov[1].n ? 2 : 1, wr_release, w);
+}
+
+/* ---- the window ---------------------------------------------------------------------- */
+
+static uint16_t next_pid(struct msess *s)
+{
+    for (;;) {
+        if (++s->next_pid == 0) s->next_pid = 1;
+        if (!inflight_get(s, s->next_pid)) return s->next_pid;
+    }
+}
+
+static void finish(struct msess *s, struct outmsg *o)
+{
+    ob_map_del(&s->inflight, ob_slice_make(o->key, 2));
+    s->ninflight--;
+    if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+    out_release(o);
+}
+
+void ob_mqtt_pump(struct msess *s)
+{
+    struct ob_mqtt_conn *c = s->conn;
+    if (!c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
+    size_t window = c->recv_max < MQTT_MAX_INFLIGHT ? c->recv_max : MQTT_MAX_INFLIGHT;
+    while (s->qhead && s->ninflight < window) {
+        if (c->out->congested && c->out->congested(c->ctx)) return;
+        struct outmsg *o = s->qhead;
+        s->qhead = o->next;
+        if (!s->qhead) s->qtail = &s->qhead;
+        s->nqueued--;
+        o->next = NULL;
+        o->pid = next_pid(s);
+        key_of(o->key, o->pid);
+        o->seq_order = ++s->order;
+        ob_map_put(&s->inflight, ob_slice_make(o->key, 2), o);
+        s->ninflight++;
+        if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
+            finish(s, o);
+        if (!ob_mqtt_conn_usable(c)) return; /* the write closed the connection */
+    }
+}
+
+static bool already_inflight(struct msess *s, struct ob_consumer *cons, uint64_t seq)
+{
+    size_t i = 0;
+    void *v;
+    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+        struct outmsg *o = v;
+        if (o->cons == cons && o->seq == seq) return true;
+    }
+    return false;
+}
+
+static bool wanted(struct msess *s, struct msub *u, struct ob_msg *m, struct ob_slice topic)
+{
+    if (!ob_mqtt_filter_matches(ob_slice_str(u->inner), topic)) return false;
+    if (u->no_local) {
+        struct ob_slice o = ob_mqtt_header(m, MQTT_H_ORIGIN);
+        if (ob_slice_eq_str(o, s->id)) return false;
+    }
+    return true;
+}
+
+void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct ob_consumer *cons,
+                     uint64_t seq, uint32_t count, bool retained)
+{
+    struct ob_mqtt_conn *c = s->conn;
+    if (!c || c->state != C_LIVE) return; /* not bound while offline; a consumer redelivers */
+    if (cons && count > 1 && already_inflight(s, cons, seq)) return;
+    struct ob_buf topic = OB_BUF_INIT;
+    bool ok = ob_mqtt_subject_to_topic(ob_msg_subject(m), &topic) == 0 &&
+              (retained || wanted(s, u, m, ob_slice_make(topic.p, topic.len))) &&
+              expiry_left(m) >= 0;
+    ob_buf_release(&topic);
+    uint8_t qos = msg_qos(m);
+    if (qos > u->qos) qos = u->qos;
+    bool retain = retained || (u->rap && ob_mqtt_header(m, MQTT_H_RETAIN).n);
+    if (ok && qos == 0) {
+        if (c->out->congested && c->out->congested(c->ctx))
+            c->b->dropped++; /* QoS 0 to a backed-up client: dropped, and counted */
+        else
+            send_publish(c, m, 0, retain, false, 0, u->subid);
+    }
+    if (!ok || qos == 0) {
+        if (cons) ob_consumer_ack(cons, seq, NULL, NULL);
+        return;
+    }
+    if (s->nqueued >= MQTT_MAX_QUEUED && !cons) {
+        c->b->dropped++;
+        OB_WARN("mqtt", "session queue full, message dropped", "client=%s", s->id);
+        return;
+    }
+    struct outmsg *o = ob_xcalloc(1, sizeof *o);
+    o->msg = ob_msg_ref(m);
+    o->cons = cons;
+    o->seq = seq;
+    o->subid = u->subid;
+    o->qos = qos;
+    o->retain = retain;
+    o->dup = count > 1;
+    o->shared = u->group != NULL;
+    *s->qtail = o;
+    s->qtail = &o->next;
+    s->nqueued++;
+    ob_mqtt_pump(s);
+}
+
+static void send_ack(struct ob_mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+    struct ob_mqtt_packet p = {.type = type};
+    p.ack.packet_id = pid;
+    p.ack.reason = c->version == OB_MQTT_V5 ? reason : 0;
+    ob_mqtt_send(c, &p);
+}
+
+static void on_pubrec(struct ob_mqtt_conn *c, struct msess *s, struct outmsg *o,
+                      const struct ob_mqtt_packet *pkt)
+{
+    uint16_t pid = pkt->ack.packet_id;
+    if (!o || o->qos != 2) {
+        send_ack(c, OB_MQTT_PUBREL, pid, OB_MQTT_RC_PACKET_ID_NOT_FOUND);
+        return;
+    }
+    if (c->version == OB_MQTT_V5 && pkt->ack.reason >= 0x80) {
+        finish(s, o); /* the client refused it: the flow ends here */
+        return;
+    }
+    if (o->state == 0) {
+        if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+        o->cons = NULL;
+        ob_msg_unref(o->msg);
+        o->msg = NULL;
+        o->state = 1;
+    }
+    send_ack(c, OB_MQTT_PUBREL, pid, 0);
+}
+
+void ob_mqtt_handle_ack(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt)
+{
+    struct msess *s = c->s;
+    struct outmsg *o = inflight_get(s, pkt->ack.packet_id);
+    switch (pkt->type) {
+    case OB_MQTT_PUBACK:
+        if (o && o->qos == 1) finish(s, o);
+        break;
+    case OB_MQTT_PUBREC:
+        on_pubrec(c, s, o, pkt);
+        break;
+    case OB_MQTT_PUBCOMP:
+        if (o && o->state == 1) finish(s, o);
+        break;
+    }
+    ob_mqtt_pump(s);
+}
+
+static int by_order(const void *a, const void *b)
+{
+    const struct outmsg *x = *(struct outmsg *const *)a, *y = *(struct outmsg *const *)b;
+    return x->seq_order < y->seq_order ? -1 : x->seq_order > y->seq_order;
+}
+
+void ob_mqtt_resend(struct msess *s)
+{
+    struct ob_mqtt_conn *c = s->conn;
+    if (!s->ninflight || !c) return;
+    struct outmsg **v = ob_xmalloc(s->ninflight * sizeof *v);
+    size_t n = 0, i = 0;
+    void *val;
+    while (ob_map_next(&s->inflight, &i, NULL, &val))
+        v[n++] = val;
+    qsort(v, n, sizeof *v, by_order);
+    for (i = 0; i < n && ob_mqtt_conn_usable(c); i++) {
+        struct outmsg *o = v[i];
+        if (o->state == 1)
+            send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
+        else if (send_publish(c, o->msg, o->qos, o->retain, true, o->pid, o->subid) == OB_ETOOBIG)
+            finish(s, o);
+    }
+    free(v);
+}
+
+void ob_mqtt_out_offline(struct msess *s)
+{
+    struct outmsg *keep = NULL, **kt = &keep, *o, *next;
+    size_t nkeep = 0;
+    for (o = s->qhead; o; o = next) {
+        next = o->next;
+        if (o->cons) { /* the consumer redelivers it after the rebind */
+            out_release(o);
+            continue;
+        }
+        o->next = NULL;
+        *kt = o;
+        kt = &o->next;
+        nkeep++;
+    }
+    s->qhead = keep;
+    s->qtail = kt;
+    s->nqueued = nkeep;
+    /* A shared subscription's in-flight messages go to another member (the core
+     * redelivers them when this member's binding leaves): forget them here. */
+    size_t i = 0;
+    void *v;
+    struct outmsg *drop = NULL;
+    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+        o = v;
+        if (o->shared && o->state == 0) {
+            o->next = drop;
+            drop = o;
+        }
+    }
+    for (o = drop; o; o = next) {
+        next = o->next;
+        ob_map_del(&s->inflight, ob_slice_make(o->key, 2));
+        s->ninflight--;
+        out_release(o);
+    }
+}
+
+void ob_mqtt_out_free(struct msess *s)
+{
+    struct outmsg *o, *next;
+    for (o = s->qhead; o; o = next) {
+        next = o->next;
+        out_release(o);
+    }
+    s->qhead = NULL;
+    s->qtail = &s->qhead;
+    s->nqueued = 0;
+    size_t i = 0;
+    void *v;
+    while (ob_map_next(&s->inflight, &i, NULL, &v))
+        out_release(v);
+    ob_map_release(&s->inflight);
+    s->ninflight = 0;
+}
+
+void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons)
+{
+    for (struct outmsg *o = s->qhead; o; o = o->next)
+        if (o->cons == cons) o->cons = NULL;
+    size_t i = 0;
+    void *v;
+    while (ob_map_next(&s->inflight, &i, NULL, &v))
+        if (((struct outmsg *)v)->cons == cons) ((struct outmsg *)v)->cons = NULL;
+}

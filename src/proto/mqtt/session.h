@@ -1,0 +1,66 @@
+/*
+ * session.h — the MQTT broker's public face inside omnibus: a broker per bus and one
+ * connection object per client, driven by bytes in and a small output interface out.
+ *
+ * The connection is transport-agnostic on purpose: the TCP adapter (adapter.c) and a
+ * WebSocket mount (/mqtt on the HTTP listener) are thin shims that feed
+ * ob_mqtt_conn_input() and implement struct ob_mqtt_out.
+ *
+ * Ownership: the broker is reference-counted per bus (ob_mqtt_broker_acquire/release);
+ * a connection belongs to its transport, which must call ob_mqtt_conn_closed() exactly
+ * once (after which neither the connection nor the out/ctx pair is used again).
+ * Threading: the bus loop thread only.
+ */
+#ifndef OB_PROTO_MQTT_SESSION_H
+#define OB_PROTO_MQTT_SESSION_H
+
+#include "net/net.h"
+
+#include <omnibus.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a transport offers a connection. Every callback gets the ctx given to
+ * ob_mqtt_conn_new. close may call ob_mqtt_conn_closed before it returns. */
+struct ob_mqtt_out {
+    /* Queues bytes; release(arg) runs once they are written or dropped. 0 or OB_E*. */
+    int (*write)(void *ctx, const struct ob_slice *iov, size_t n, ob_release_fn release, void *arg);
+    /* Flushes queued output, then closes (status 0 or OB_E*). */
+    void (*close)(void *ctx, int status);
+    /* True while output is backed up (QoS 0 is then dropped, QoS 1/2 queued). */
+    bool (*congested)(void *ctx);
+    void (*pause)(void *ctx);
+    void (*resume)(void *ctx);
+    /* Closes the connection after ms of silence (0: never): keepalive x 1.5. */
+    void (*set_idle_timeout)(void *ctx, uint64_t ms);
+    /* The peer's address for the anonymous-on-loopback rule, or NULL. */
+    const struct sockaddr *(*peer)(void *ctx);
+};
+
+struct ob_mqtt_broker;
+struct ob_mqtt_conn;
+
+/* The broker of host->bus (created on first use: declares its streams and reloads the
+ * persistent sessions); one reference per call. */
+int ob_mqtt_broker_acquire(struct ob_mqtt_broker **out, const struct ob_proto_host *host);
+/* Drops a reference. The last one frees the broker's memory without touching the bus,
+ * which may already be closed (the server closes the bus before its listeners). */
+void ob_mqtt_broker_release(struct ob_mqtt_broker *b);
+/* Publishes the $SYS statistics now (the broker also does so every 10 s). */
+void ob_mqtt_broker_publish_sys(struct ob_mqtt_broker *b);
+
+struct ob_mqtt_conn *ob_mqtt_conn_new(struct ob_mqtt_broker *b, const struct ob_mqtt_out *out,
+                                      void *ctx);
+/* Bytes from the peer; valid only during the call. */
+void ob_mqtt_conn_input(struct ob_mqtt_conn *c, const uint8_t *p, size_t n);
+/* The transport's output drained: queued QoS 1/2 deliveries may go on. */
+void ob_mqtt_conn_writable(struct ob_mqtt_conn *c);
+/* The transport is gone (0: orderly, else OB_E*); the connection frees itself once
+ * nothing refers to it any more. */
+void ob_mqtt_conn_closed(struct ob_mqtt_conn *c, int status);
+
+/* The "mqtt" adapter for the network layer. */
+extern const struct ob_protocol ob_mqtt_protocol;
+
+#endif
