@@ -7,12 +7,12 @@ ob_setup
 echo_port=$(ob_free_port)
 http_port=$(ob_free_port)
 ob_start --no-default-listeners --set "listeners.echo=127.0.0.1:$echo_port" \
-    --set "listeners.http=127.0.0.1:$http_port"
+    --set "listeners.kafka=127.0.0.1:$http_port"
 ob_wait_log 'msg="listeners up"'
 grep -qF "listeners=\"echo=127.0.0.1:$echo_port\"" "$OB_LOG" ||
     ob_fail "the listeners line does not name echo=127.0.0.1:$echo_port"
-grep -qF 'listener http: no adapter in this build, not started' "$OB_LOG" ||
-    ob_fail "no warning about the http listener"
+grep -qF 'listener kafka: no adapter in this build, not started' "$OB_LOG" ||
+    ob_fail "no warning about the kafka listener"
 # Only the named listeners: mqtt's default port must not have been tried.
 grep -q 'listener mqtt' "$OB_LOG" && ob_fail "mqtt listener attempted despite --no-default-listeners"
 
