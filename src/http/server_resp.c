@@ -19,6 +19,7 @@
 #include <time.h>
 
 #define MAX_HEADERS 64
+#define INLINE_BODY 8192 /* bodies up to this are copied behind their head */
 
 /* The Date header value, formatted once per second (RFC 9110 §5.6.7 IMF-fixdate). */
 static const char *http_date(void)
@@ -62,9 +63,10 @@ static bool no_body_status(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* HTTP/1.1 head of a response, written in request order. */
+/* HTTP/1.1 head of a response, written in request order, with the body bytes of iov
+ * copied after it when given (a small body: one write instead of two). */
 static int h1_head(struct ob_http_req *req, int status, const struct ob_header *h, size_t n,
-                   enum ob_h1_body body, uint64_t len)
+                   enum ob_h1_body body, uint64_t len, const struct ob_slice *iov, size_t niov)
 {
     struct ob_h1_response r = {.status = status,
                                .headers = h,
@@ -80,6 +82,8 @@ static int h1_head(struct ob_http_req *req, int status, const struct ob_header *
         return rc;
     }
     if (!r.keep_alive) req->keep_alive = false;
+    for (size_t i = 0; i < niov; i++)
+        ob_buf_append(&head, iov[i].p, iov[i].n);
     struct ob_slice s = {head.p, head.len};
     req_out(req, &s, 1, free, head.p);
     return rc;
@@ -113,7 +117,10 @@ static int send_full(struct ob_http_req *req, int status, struct ob_header *hh, 
     if (req->hc->mode == HC_H2 && req->stream_id) {
         rc = h2_submit(req, status, hh, k, !nobody && !req->head_only && len > 0);
     } else {
-        rc = h1_head(req, status, hh, k, nobody ? OB_H1_BODY_NONE : OB_H1_BODY_LENGTH, len);
+        bool inl = !nobody && !req->head_only && len <= INLINE_BODY;
+        rc = h1_head(req, status, hh, k, nobody ? OB_H1_BODY_NONE : OB_H1_BODY_LENGTH, len,
+                     inl ? iov : NULL, inl ? niov : 0);
+        if (inl) len = 0; /* sent */
     }
     if (rc < 0 || nobody || req->head_only || !len) {
         release_iov(release, arg);
@@ -192,7 +199,7 @@ int ob_http_stream_start(struct ob_http_req *req, int status, const struct ob_he
     if (hc->mode == HC_H2 && req->stream_id) {
         rc = h2_submit(req, status, hh, k, true);
     } else {
-        rc = h1_head(req, status, hh, k, OB_H1_BODY_CHUNKED, 0);
+        rc = h1_head(req, status, hh, k, OB_H1_BODY_CHUNKED, 0, NULL, 0);
         if (rc == OB_H1_BODY_CLOSE) req->close_after = true; /* HTTP/1.0: raw until close */
         req->chunked = rc == OB_H1_BODY_CHUNKED;
     }
