@@ -399,7 +399,7 @@ void ob_mqtt_out_offline(struct msess *s)
         nkeep++;
     }
     s->qhead = keep;
-    s->qtail = kt;
+    s->qtail = keep ? kt : &s->qhead;
     s->nqueued = nkeep;
     /* A shared subscription's in-flight messages go to another member (the core
      * redelivers them when this member's binding leaves): forget them here. */
