@@ -1,0 +1,89 @@
+"""restart.py — steps of the kill -9 restart test (tests/interop/mqtt_restart.sh).
+  restart.py subscribe CID TOPIC            persistent session (3.1.1 clean 0), QoS 1
+  restart.py publish TOPIC N ACKFILE        pipelined QoS 1; each PUBACKed id -> ACKFILE
+  restart.py retain TOPIC PAYLOAD           a retained QoS 1 message
+  restart.py verify CID TOPIC ACKFILE       reconnect: session present, every acked id
+                                            received (none twice), retained still there
+"""
+import os
+import socket
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw import PUBACK, Closed, Raw  # noqa: E402
+
+
+def subscribe(cid, topic):
+    c = Raw(4)
+    c.connect_ok(cid, clean=False)
+    c.sub_ok(topic + "/#", opts=1)
+    c.disconnect()
+
+
+def publish(topic, n, ackfile):
+    c = Raw(4)
+    c.connect_ok()
+    out = open(ackfile, "w")
+
+    def reader():
+        try:
+            while True:
+                pid, _ = c.read_ack(PUBACK)
+                out.write("%d\n" % pid)
+                out.flush()
+        except (Closed, OSError, AssertionError):
+            pass
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        for i in range(1, n + 1):
+            c.publish("%s/m" % topic, "msg-%d" % i, qos=1, pid=i)
+    except OSError:
+        pass
+    th.join(30)
+
+
+def retain(topic, payload):
+    c = Raw(4)
+    c.connect_ok()
+    c.publish(topic, payload, qos=1, pid=1, retain=True)
+    c.read_ack(PUBACK)
+    c.disconnect()
+
+
+def verify(cid, topic, ackfile):
+    acked = {int(x) for x in open(ackfile).read().split()}
+    c = Raw(4, timeout=10)
+    sp, _ = c.connect_ok(cid, clean=False)
+    assert sp == 1, "session not present after restart"
+    got = []
+    c.sock.settimeout(3)
+    try:
+        while True:
+            m = c.read_publish()
+            if m["qos"]:
+                c.ack(PUBACK, m["pid"])
+            got.append(m)
+    except (socket.timeout, TimeoutError):
+        pass
+    ids = [int(m["payload"].decode().split("-")[1]) for m in got if m["topic"] == topic + "/m"]
+    missing = acked - set(ids)
+    dups = len(ids) - len(set(ids))
+    retained = [m for m in got if m["topic"] == topic + "/kept"]
+    print("acked=%d received=%d missing=%d duplicates=%d retained=%d" %
+          (len(acked), len(ids), len(missing), dups, len(retained)))
+    assert not missing, "acked but lost: %s" % sorted(missing)[:20]
+    assert dups == 0, "duplicates"
+    c2 = Raw(4)
+    c2.connect_ok()
+    c2.sub_ok(topic + "/kept", opts=1)
+    m = c2.read_publish()
+    assert m["retain"] and m["payload"] == b"survives", m
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"subscribe": subscribe, "retain": retain,
+     "publish": lambda t, n, f: publish(t, int(n), f), "verify": verify}[cmd](*args)
