@@ -324,6 +324,25 @@ static void test_streaming(void **state)
     close(fd);
 }
 
+static void test_stream_backpressure(void **state)
+{
+    (void)state;
+    int fd = cl_connect();
+    cl_send(fd, "GET /flood HTTP/1.1\r\nHost: t\r\n\r\n");
+    for (int i = 0; i < 300 && !atomic_load(&fx.flood_congested); i++)
+        usleep(10000);
+    assert_true(atomic_load(&fx.flood_congested) >= 1024); /* KiB queued, over 1 MiB */
+    usleep(100000);                                        /* the client still reads nothing */
+    struct resp r;
+    assert_int_equal(cl_response(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(r.len > 1024 * 1024);
+    assert_memory_equal(r.body + r.len - 4, "END\n", 4);
+    assert_int_equal(atomic_load(&fx.flood_writable), 1);
+    resp_free(&r);
+    close(fd);
+}
+
 static void test_cancel_pending(void **state)
 {
     (void)state;
@@ -412,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_stream_backpressure),
         cmocka_unit_test(test_cancel_pending),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_metrics),

@@ -34,7 +34,7 @@ static struct {
     struct ob_net_limits limits;
     struct ob_proto_host host;
     uint16_t port;
-    atomic_int cancelled, ws_closed, ws_last_code;
+    atomic_int cancelled, ws_closed, ws_last_code, flood_congested, flood_writable;
 } fx;
 
 static inline int64_t now_ms(void)
@@ -158,6 +158,34 @@ static inline int h_private(struct ob_http_req *req, void *arg)
     return ob_http_respond_text(req, 200, "text/plain", out);
 }
 
+/* Streams 64 KiB chunks until the client falls behind (congested), then waits for
+ * on_writable to finish with "END\n". */
+static inline void flood_drained(struct ob_http_req *req, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&fx.flood_writable, 1);
+    ob_http_stream_on_writable(req, NULL, NULL);
+    ob_http_stream_write(req, "END\n", 4);
+    ob_http_stream_end(req);
+}
+
+static inline int h_flood(struct ob_http_req *req, void *arg)
+{
+    (void)arg;
+    static char chunk[65536];
+    memset(chunk, 'f', sizeof chunk);
+    ob_http_stream_start(req, 200, NULL, 0);
+    for (int i = 0; i < 256 && !ob_http_stream_congested(req); i++)
+        ob_http_stream_write(req, chunk, sizeof chunk);
+    if (!ob_http_stream_congested(req)) {
+        ob_http_stream_end(req);
+        return OB_HTTP_DONE;
+    }
+    atomic_store(&fx.flood_congested, (int)(ob_http_stream_queued(req) >> 10));
+    ob_http_stream_on_writable(req, flood_drained, NULL);
+    return OB_HTTP_PENDING;
+}
+
 /* ---- WebSocket endpoints ------------------------------------------------------------- */
 
 static inline void ws_msg(struct ob_ws_conn *ws, int opcode, const uint8_t *data, size_t len)
@@ -191,6 +219,7 @@ static inline int fx_module(struct ob_http_router *r, const struct ob_proto_host
     rc |= ob_http_route(r, OB_HTTP_GET, "/p/lit/x/{two}", OB_HTTP_PUBLIC, h_literal, NULL);
     rc |= ob_http_route(r, OB_HTTP_GET, "/files/*", OB_HTTP_PUBLIC, h_rest, NULL);
     rc |= ob_http_route(r, OB_HTTP_GET, "/private", 0, h_private, NULL);
+    rc |= ob_http_route(r, OB_HTTP_GET, "/flood", OB_HTTP_PUBLIC, h_flood, NULL);
     struct ob_ws_endpoint ep = {.subprotocols = fx_subprotocols,
                                 .nsubprotocols = 2,
                                 .deflate = true,
