@@ -214,6 +214,10 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
         if (seg->release) seg->release(seg->arg);
         free(seg);
     }
+    /* A stream held back by flow control drains here, not on the socket: tell the
+     * module after this send round (h2_flush), not from inside nghttp2. */
+    if (n && req->writable && req->state == RQ_STREAMING && !ob_http_stream_congested(req))
+        req->h2_notify = true;
     if (!req->out && req->h2_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
@@ -287,26 +291,50 @@ void h2_writable(struct hconn *hc)
 
 /* ---- the session ----------------------------------------------------------------------- */
 
-void h2_flush(struct hconn *hc)
+/* Streams whose held-back output drained during the last send round. */
+static bool notify_drained(struct hconn *hc)
 {
-    struct h2sess *hs = hc->h2;
-    if (!hs || !hc->c) return;
-    hc_enter(hc);
+    bool any = false;
+    struct ob_http_req *next;
+    for (struct ob_http_req *r = hc->q_head; r; r = next) {
+        next = r->next;
+        if (!r->h2_notify) continue;
+        r->h2_notify = false;
+        if (r->state == RQ_STREAMING && r->writable) {
+            r->writable(r, r->writable_arg);
+            any = true;
+        }
+    }
+    return any;
+}
+
+static void send_round(struct hconn *hc)
+{
     struct ob_buf b = OB_BUF_INIT;
     for (;;) {
         const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(hs->s, &data);
+        ssize_t n = nghttp2_session_mem_send(hc->h2->s, &data);
         if (n <= 0) break;
-        ob_buf_append(&b, data, (size_t)n);
-        if (b.len > 256 * 1024) break; /* the rest goes after the socket takes this */
+        ob_buf_append(&b, data, (size_t)n); /* bounded by the peer's flow-control windows */
     }
-    if (b.len) {
+    if (b.len && hc->c) {
         struct ob_slice s = {b.p, b.len};
         ob_conn_write(hc->c, &s, 1, free, b.p);
     } else {
         ob_buf_release(&b);
     }
-    if (hc->c && !nghttp2_session_want_read(hs->s) && !nghttp2_session_want_write(hs->s))
+}
+
+void h2_flush(struct hconn *hc)
+{
+    struct h2sess *hs = hc->h2;
+    if (!hs || !hc->c) return;
+    hc_enter(hc);
+    for (int round = 0; round < 64 && hc->c && hc->h2; round++) {
+        send_round(hc);
+        if (!notify_drained(hc)) break;
+    }
+    if (hc->c && hc->h2 && !nghttp2_session_want_read(hs->s) && !nghttp2_session_want_write(hs->s))
         ob_conn_close(hc->c, 0);
     hc_leave(hc);
 }

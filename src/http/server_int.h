@@ -143,6 +143,7 @@ struct ob_http_req {
     bool h2_started;      /* HTTP/2: response submitted */
     bool h2_eof;          /* HTTP/2: no more data after out */
     bool logged;          /* access log line written */
+    bool h2_notify;       /* HTTP/2: output drained, on_writable owed */
     struct ob_ws_handshake *hs;
     char *h2_settings;   /* HTTP2-Settings of an h2c upgrade */
     struct ob_buf h2raw; /* HTTP/2: header fields as they arrive (len, name, len, value) */

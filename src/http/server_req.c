@@ -60,6 +60,7 @@ void req_free(struct ob_http_req *req)
     free(req->strings);
     free(req->headers);
     ob_buf_release(&req->body);
+    ob_buf_release(&req->h2raw);
     if (req->principal) ob_principal_free(req->principal);
     free(req->hs);
     free(req->h2_settings);
