@@ -121,6 +121,10 @@ struct ob_bus;
 
 enum ob_log_level { OB_LOG_DEBUG, OB_LOG_INFO, OB_LOG_WARN, OB_LOG_ERROR, OB_LOG_OFF };
 
+/* Process-wide threshold for the library's log lines (logfmt on stderr); default
+ * OB_LOG_INFO. */
+void ob_log_set_level(enum ob_log_level level);
+
 struct ob_bus_options {
     const char *data_dir; /* NULL: in-memory only (streams are not durable) */
     void *uv_loop;        /* a uv_loop_t to run on; NULL: the bus creates its own */

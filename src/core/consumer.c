@@ -160,7 +160,11 @@ static bool deliver_one(struct ob_consumer *c, uint64_t seq, struct pending *p)
     if (tracked && !p) p = pending_add(c, seq);
     uint32_t count = p ? ++p->deliveries : 1;
     if (p) p->deadline_ns = ob_mono_ns() + (int64_t)ack_wait_ns(c);
-    if (count > 1) c->redelivered++;
+    if (count > 1) {
+        c->redelivered++;
+        /* Delivery counts survive a restart, so max_deliver does too. */
+        persist_op(c, OP_REDELIVER, seq, count, NULL, NULL);
+    }
     struct ob_delivery d = {m, c->st->name, seq, count, 0, c};
     d.pending = c->st->last_seq > seq ? c->st->last_seq - seq : 0;
     struct ob_binding *owner = NULL;
@@ -196,7 +200,8 @@ void ob_consumer_run(struct ob_consumer *c)
         deliver_one(c, s, NULL);
     }
     if (c->deleting) return;
-    if (c->next_seq != before) persist_op(c, OP_DELIVERED, c->next_seq, 0, NULL, NULL);
+    if (c->next_seq != before && c->next_seq != c->persisted_next)
+        persist_op(c, OP_DELIVERED, c->next_seq, 0, NULL, NULL);
     if (more) ob_bus_kick(c->st->bus, c);
 }
 
@@ -223,6 +228,12 @@ static void persist_op(struct ob_consumer *c, enum op op, uint64_t a, uint32_t b
         if (done) done(arg, 0);
         return;
     }
+    /* An ack can come from inside a delivery callback, before ob_consumer_run records
+     * how far it delivered; the DELIVERED op must precede the ack in the log, or replay
+     * would ignore the ack and redeliver an acked message. */
+    if ((op == OP_ACK || op == OP_ACKUPTO || op == OP_REDELIVER) && a >= c->persisted_next &&
+        c->next_seq > c->persisted_next)
+        persist_op(c, OP_DELIVERED, c->next_seq, 0, NULL, NULL);
     uint8_t body[13];
     body[0] = (uint8_t)op;
     for (int i = 0; i < 8; i++) body[1 + i] = (uint8_t)(a >> (8 * i));
@@ -780,7 +791,7 @@ int ob_consumer_create(struct ob_stream *st, const struct ob_consumer_config *cf
     int rc = cfg_check(st, cfg);
     if (rc) return rc;
     c = consumer_alloc(st, cfg);
-    c->next_seq = start_seq(st, cfg);
+    c->next_seq = c->persisted_next = start_seq(st, cfg);
     if (st->dir) {
         char *dir = consumer_dir(st, cfg->name);
         char *parent = consumer_dir(st, "");
