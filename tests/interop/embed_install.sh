@@ -66,4 +66,9 @@ expect 2 "stream:     orders holds 3 messages from earlier runs"
 expect 2 "durable:    stored in stream orders at seq 6"
 expect 2 'consumer:   orders seq 6 (delivery 1, application/json) {"order":3,"qty":30}'
 expect 2 "consumer ack floor 6, 0 pending"
+# Everything acked in run 1 stays acked: nothing comes back a second time.
+if grep -q "(delivery [2-9]" "$T/out2"; then
+    cat "$T/out2" >&2
+    ob_fail "run 2 redelivered a message acked in run 1"
+fi
 echo "PASS: embed example built with pkg-config against $prefix and ran"
