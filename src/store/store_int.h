@@ -122,7 +122,8 @@ struct ob_log {
 
 struct ob_store {
     uv_loop_t *loop;
-    uv_async_t *async;
+    uv_poll_t *wake; /* watches efd */
+    int efd;         /* eventfd the storage thread writes when ops are done */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* queue non-empty or stop */
