@@ -18,17 +18,14 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/fs.h"
 #include "base/log.h"
 
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define CACHE_BUDGET (UINT64_C(32) << 20) /* cached message bytes per disk stream */
 #define NAME_MAX_LEN 64
@@ -47,83 +44,6 @@ bool ob_name_valid(const char *name)
         if (!ok) return false;
     }
     return true;
-}
-
-static char *path_join(const char *a, const char *b)
-{
-    struct ob_buf p = OB_BUF_INIT;
-    ob_buf_printf(&p, "%s/%s", a, b);
-    ob_buf_putc(&p, 0);
-    return (char *)p.p;
-}
-
-static int mkdir_p(const char *path)
-{
-    char *tmp = ob_xstrdup(path);
-    for (char *s = tmp + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) break;
-        *s = '/';
-    }
-    int rc = mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : OB_EIO;
-    free(tmp);
-    return rc;
-}
-
-static void fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-/* Meta files: one CRC-protected record, replaced atomically (tmp + fsync + rename). */
-int ob_meta_write(const char *path, struct ob_slice body)
-{
-    struct ob_buf rec = OB_BUF_INIT;
-    struct ob_record r = {OB_REC_META, 1, ob_wall_ns(), body};
-    ob_record_encode(&rec, &r);
-    char *tmp = path_join(path, "..tmp");
-    tmp[strlen(path)] = '.'; /* "<path>.tmp" */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? OB_EIO : 0;
-    if (!rc && (write(fd, rec.p, rec.len) != (ssize_t)rec.len || fsync(fd) != 0))
-        rc = errno == ENOSPC ? OB_ENOSPC : OB_EIO;
-    if (fd >= 0) close(fd);
-    if (!rc && rename(tmp, path) != 0) rc = OB_EIO;
-    if (rc) unlink(tmp);
-    char *dir = ob_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    if (!rc) fsync_dir(dir);
-    free(dir);
-    free(tmp);
-    ob_buf_release(&rec);
-    return rc;
-}
-
-int ob_meta_read(const char *path, struct ob_buf *out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? OB_ENOENT : OB_EIO;
-    struct ob_buf raw = OB_BUF_INIT;
-    uint8_t chunk[4096];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0) ob_buf_append(&raw, chunk, (size_t)n);
-    close(fd);
-    struct ob_record r;
-    size_t used;
-    int rc = ob_record_decode(raw.p, raw.len, &r, &used);
-    if (!rc) {
-        out->len = 0;
-        ob_buf_append(out, r.body.p, r.body.n);
-    } else {
-        rc = OB_ECORRUPT;
-    }
-    ob_buf_release(&raw);
-    return rc;
 }
 
 /* ---- configuration: copy, compare, (de)serialize ------------------------------------ */
@@ -695,8 +615,8 @@ static struct ob_stream *stream_alloc(struct ob_bus *bus, const struct ob_stream
     uv_timer_init(bus->loop, &st->age_timer);
     st->age_timer.data = st;
     if (bus->data_dir && !cfg->memory) {
-        char *streams = path_join(bus->data_dir, "streams");
-        st->dir = path_join(streams, st->name);
+        char *streams = ob_path_join(bus->data_dir, "streams");
+        st->dir = ob_path_join(streams, st->name);
         free(streams);
     }
     return st;
@@ -707,8 +627,8 @@ static int open_logs(struct ob_stream *st)
 {
     if (!st->dir) return 0;
     struct ob_log_options o = log_options(&st->cfg);
-    char *msgs = path_join(st->dir, "msgs"), *dels = path_join(st->dir, "dels");
-    int rc = mkdir_p(st->dir);
+    char *msgs = ob_path_join(st->dir, "msgs"), *dels = ob_path_join(st->dir, "dels");
+    int rc = ob_mkdir_p(st->dir);
     if (!rc) rc = ob_log_open(st->bus->store, msgs, &o, &st->log);
     struct ob_log_options d = {0, OB_FSYNC_ALWAYS, 0};
     if (!rc) rc = ob_log_open(st->bus->store, dels, &d, &st->dels);
@@ -769,7 +689,7 @@ static int write_meta(struct ob_stream *st)
     if (!st->dir) return 0;
     struct ob_buf b = OB_BUF_INIT;
     config_encode(&b, &st->cfg);
-    char *path = path_join(st->dir, "stream.meta");
+    char *path = ob_path_join(st->dir, "stream.meta");
     int rc = ob_meta_write(path, ob_slice_make(b.p, b.len));
     free(path);
     ob_buf_release(&b);
@@ -830,28 +750,13 @@ int ob_stream_update(struct ob_stream *st, const struct ob_stream_config *cfg)
     return write_meta(st);
 }
 
-static int rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) return unlink(path) == 0 || errno == ENOENT ? 0 : OB_EIO;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = path_join(path, de->d_name);
-        rm_rf(p);
-        free(p);
-    }
-    closedir(d);
-    return rmdir(path) == 0 ? 0 : OB_EIO;
-}
-
 int ob_stream_delete(struct ob_bus *bus, const char *name)
 {
     struct ob_stream *st = ob_stream_lookup(bus, name);
     if (!st) return OB_ENOENT;
     char *dir = st->dir ? ob_xstrdup(st->dir) : NULL;
     ob_stream_close(st);
-    int rc = dir ? rm_rf(dir) : 0;
+    int rc = dir ? ob_rm_rf(dir) : 0;
     free(dir);
     return rc;
 }
@@ -916,13 +821,13 @@ static int replay_message(void *arg, const struct ob_record *r)
 
 static int recover_consumers(struct ob_stream *st)
 {
-    char *cdir = path_join(st->dir, "consumers");
+    char *cdir = ob_path_join(st->dir, "consumers");
     DIR *d = opendir(cdir);
     int rc = 0;
     struct dirent *de;
     while (d && !rc && (de = readdir(d))) {
         if (!ob_name_valid(de->d_name)) continue;
-        char *p = path_join(cdir, de->d_name);
+        char *p = ob_path_join(cdir, de->d_name);
         struct ob_consumer *c;
         rc = ob_consumer_recover(st, p, &c);
         if (rc == OB_ENOENT) rc = 0; /* half-created consumer: no meta yet */
@@ -936,7 +841,7 @@ static int recover_consumers(struct ob_stream *st)
 static int recover_stream(struct ob_bus *bus, const char *dir)
 {
     struct ob_buf body = OB_BUF_INIT;
-    char *meta = path_join(dir, "stream.meta");
+    char *meta = ob_path_join(dir, "stream.meta");
     int rc = ob_meta_read(meta, &body);
     free(meta);
     struct ob_stream_config cfg;
@@ -964,13 +869,13 @@ static int recover_stream(struct ob_bus *bus, const char *dir)
 
 int ob_streams_recover(struct ob_bus *bus)
 {
-    char *root = path_join(bus->data_dir, "streams");
-    int rc = mkdir_p(root);
+    char *root = ob_path_join(bus->data_dir, "streams");
+    int rc = ob_mkdir_p(root);
     DIR *d = rc ? NULL : opendir(root);
     struct dirent *de;
     while (d && !rc && (de = readdir(d))) {
         if (!ob_name_valid(de->d_name)) continue;
-        char *p = path_join(root, de->d_name);
+        char *p = ob_path_join(root, de->d_name);
         rc = recover_stream(bus, p);
         if (rc) OB_ERROR("stream", "recovery failed", "dir=%s err=\"%s\"", p, ob_strerror(rc));
         free(p);

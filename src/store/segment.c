@@ -71,16 +71,6 @@ size_t ob_seg_index_find_seq(const struct ob_seg *s, uint64_t seq) {
     return lo;
 }
 
-/* Directories are opened only for this (rare: a segment created or removed), so a log
- * costs one descriptor per segment and none for its directory. */
-int ob_fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ob_io_errno(errno);
-    int rc = fsync(fd) == 0 ? 0 : ob_io_errno(errno);
-    close(fd);
-    return rc;
-}
-
 /* The parent by name, not "path/..": path may just have been removed. */
 int ob_fsync_parent(const char *path) {
     char parent[PATH_MAX];

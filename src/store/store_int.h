@@ -11,6 +11,7 @@
 #ifndef OB_STORE_STORE_INT_H
 #define OB_STORE_STORE_INT_H
 
+#include "base/fs.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -219,7 +220,6 @@ static inline uint64_t ob_reader_pos(const struct ob_reader *rd) {
  * sets *err to the reason (0, OB_EAGAIN, OB_ECORRUPT, OB_EIO).
  */
 uint64_t ob_seg_scan(struct ob_seg *s, uint64_t end, uint64_t *prev_seq, int *err);
-int ob_fsync_dir(const char *dir);
 /* fsyncs the directory holding path (after creating or removing path itself). */
 int ob_fsync_parent(const char *path);
 
