@@ -3,7 +3,7 @@
 # missing packages are installed, and `apt-get update` runs only when needed.
 set -eu
 BUILD="build-essential cmake ninja-build pkg-config clang libuv1-dev libyaml-dev libsodium-dev libisal-dev libcmocka-dev libjansson-dev libcurl4-openssl-dev zlib1g-dev libnghttp2-dev"
-TEST="procps psmisc curl mosquitto-clients python3-paho-mqtt mosquitto libmosquitto-dev chromium nodejs python3-websockets nginx libnginx-mod-nchan wrk nghttp2-client"
+TEST="procps psmisc curl mosquitto-clients python3-paho-mqtt mosquitto libmosquitto-dev chromium nodejs python3-websockets nginx libnginx-mod-nchan wrk nghttp2-client jq"
 # Usage: deps.sh [build|test] [extra-package ...]
 MODE="${1:-build}"
 [ $# -gt 0 ] && shift

@@ -471,6 +471,7 @@ void ob_rest_hold(struct ob_rest *rest)
 static void rest_destroy(struct ob_rest *rest)
 {
     ob_idem_free(rest->idem);
+    ob_map_release(&rest->pullqs);
     free(rest);
 }
 
@@ -491,6 +492,8 @@ int ob_http_mod_rest(struct ob_http_router *r, const struct ob_proto_host *host)
     struct ob_rest *rest = ob_xcalloc(1, sizeof *rest);
     rest->bus = host->bus;
     rest->idem = ob_idem_new(OB_REST_IDEM_ENTRIES, OB_REST_IDEM_TTL_MS);
+    const char *mp = getenv("OB_REST_MAX_PULLS");
+    rest->max_pulls = mp && atoi(mp) > 0 ? (size_t)atoi(mp) : OB_REST_MAX_PULLS;
     ob_http_router_on_free(r, rest_free, rest);
     int rc = ob_rest_mount_publish(r, rest);
     if (!rc) rc = ob_rest_mount_streams(r, rest);

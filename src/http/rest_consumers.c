@@ -14,9 +14,13 @@
 #include "http/rest_query.h"
 
 #include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/map.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 /* The consumer named by {consumer} of the stream {name}; NULL after answering 404. */
 static struct ob_consumer *find_consumer(struct ob_http_req *req, struct ob_stream **stp)
@@ -114,18 +118,84 @@ static int delete_consumer(struct ob_http_req *req, void *arg)
 
 /* ---- pull ------------------------------------------------------------------------- */
 
+/*
+ * Pulls on one consumer are served one at a time: the first has the core fetch, the
+ * others wait in a queue with their own max_wait timers. The core queues concurrent
+ * fetches too, but (as of this writing) only the first one's expiry timer runs, so a
+ * second concurrent long-poll would never end without a message; serializing here
+ * keeps every max_wait exact whatever the core does.
+ */
+enum pull_state { PULL_QUEUED, PULL_ACTIVE, PULL_DONE };
+
+struct pullq;
+
 struct pull {
     struct ob_rest *rest;
     struct ob_http_req *req; /* NULL once the client went away */
-    char *stream;
+    struct pullq *q;
+    struct pull *next; /* in the queue */
+    char *stream, *consumer;
     json_t *msgs;
+    uint64_t max;
+    int64_t deadline_ns;
+    uv_timer_t timer; /* max_wait while queued */
     unsigned flags;
-    bool in_handler, finished;
+    enum pull_state state;
+    bool in_handler;
 };
 
-static void pull_cancel(void *arg)
+struct pullq {
+    char *key; /* "stream/consumer": the map key */
+    struct pull *active, *head, *tail;
+};
+
+static void pull_closed(uv_handle_t *h)
 {
-    ((struct pull *)arg)->req = NULL;
+    struct pull *p = h->data;
+    ob_rest_drop(p->rest);
+    json_decref(p->msgs);
+    free(p->stream);
+    free(p->consumer);
+    free(p);
+}
+
+/* Ends a pull: answers its client (if still there) and frees it. */
+static void pull_end(struct pull *p, int err)
+{
+    if (p->req) {
+        ob_http_req_on_cancel(p->req, NULL, NULL);
+        if (err)
+            ob_rest_error(p->req, err, err == OB_ENOENT ? "no such consumer" : "the pull failed");
+        else
+            ob_rest_json(p->req, 200, json_pack("{s:O}", "messages", p->msgs));
+        p->req = NULL;
+    }
+    p->state = PULL_DONE;
+    p->rest->pulls--;
+    uv_timer_stop(&p->timer);
+    if (!p->in_handler) uv_close((uv_handle_t *)&p->timer, pull_closed);
+}
+
+static void queue_remove(struct pullq *q, struct pull *p)
+{
+    for (struct pull **pp = &q->head; *pp; pp = &(*pp)->next) {
+        if (*pp != p) continue;
+        *pp = p->next;
+        if (q->tail == p) {
+            q->tail = NULL;
+            for (struct pull *t = q->head; t; t = t->next)
+                q->tail = t;
+        }
+        return;
+    }
+}
+
+static void queue_drop_if_idle(struct ob_rest *rest, struct pullq *q)
+{
+    if (q->active || q->head) return;
+    ob_map_del(&rest->pullqs, ob_slice_str(q->key));
+    free(q->key);
+    free(q);
 }
 
 static void pull_deliver(void *arg, const struct ob_delivery *d)
@@ -143,30 +213,74 @@ static void pull_deliver(void *arg, const struct ob_delivery *d)
                                     ob_json_from_msg(d->msg, p->stream, d->seq, p->flags)));
 }
 
-static void pull_free(struct pull *p)
-{
-    p->rest->pulls--;
-    ob_rest_drop(p->rest);
-    json_decref(p->msgs);
-    free(p->stream);
-    free(p);
-}
+static void pull_activate(struct pull *p);
 
+/* The active pull's fetch ended: answer it, then hand the fetch to the next in line. */
 static void pull_done(void *arg, int count)
 {
     struct pull *p = arg;
-    if (p->req) {
-        ob_http_req_on_cancel(p->req, NULL, NULL);
-        if (count < 0 && !json_array_size(p->msgs))
-            ob_rest_error(p->req, count, "the consumer went away");
-        else
-            ob_rest_json(p->req, 200, json_pack("{s:O}", "messages", p->msgs));
+    struct pullq *q = p->q;
+    struct ob_rest *rest = p->rest;
+    q->active = NULL;
+    pull_end(p, count < 0 && !json_array_size(p->msgs) ? count : 0);
+    struct pull *next = q->head;
+    if (next) {
+        queue_remove(q, next);
+        uv_timer_stop(&next->timer);
+        pull_activate(next);
+    } else {
+        queue_drop_if_idle(rest, q);
     }
-    p->finished = true;
-    if (!p->in_handler) pull_free(p);
 }
 
-/* Reads {max_messages, max_wait_ms} into p; 1 after answering 400. */
+static void pull_activate(struct pull *p)
+{
+    struct ob_stream *st = ob_stream_lookup(p->rest->bus, p->stream);
+    struct ob_consumer *c = st ? ob_consumer_lookup(st, p->consumer) : NULL;
+    p->state = PULL_ACTIVE;
+    p->q->active = p;
+    int64_t left = (p->deadline_ns - ob_mono_ns()) / OB_NS_PER_MS;
+    int rc =
+        c ? ob_consumer_fetch(c, p->max, left > 0 ? (uint32_t)left : 0, pull_deliver, pull_done, p)
+          : OB_ENOENT;
+    if (rc) pull_done(p, rc);
+}
+
+static void on_queued_timeout(uv_timer_t *t)
+{
+    struct pull *p = t->data;
+    struct pullq *q = p->q;
+    queue_remove(q, p);
+    pull_end(p, 0); /* nothing arrived for this pull within its max_wait */
+    queue_drop_if_idle(p->rest, q);
+}
+
+static void pull_cancel(void *arg)
+{
+    struct pull *p = arg;
+    p->req = NULL;
+    if (p->state != PULL_QUEUED) return; /* the fetch runs on; deliveries are nak'd */
+    struct pullq *q = p->q;
+    queue_remove(q, p);
+    pull_end(p, 0);
+    queue_drop_if_idle(p->rest, q);
+}
+
+static struct pullq *queue_for(struct ob_rest *rest, const char *stream, const char *consumer)
+{
+    struct ob_buf k = OB_BUF_INIT;
+    ob_buf_printf(&k, "%s/%s", stream, consumer);
+    struct pullq *q = ob_map_get(&rest->pullqs, ob_slice_make(k.p, k.len));
+    if (!q) {
+        q = ob_xcalloc(1, sizeof *q);
+        q->key = ob_xstrndup((const char *)k.p, k.len);
+        ob_map_put(&rest->pullqs, ob_slice_str(q->key), q);
+    }
+    ob_buf_release(&k);
+    return q;
+}
+
+/* Reads {max_messages, max_wait_ms}; 1 after answering 400. */
 static int pull_args(struct ob_http_req *req, json_t *body, uint64_t *max, uint64_t *wait)
 {
     static const char *const keys[] = {"max_messages", "max_wait_ms", NULL};
@@ -188,13 +302,9 @@ static int pull_args(struct ob_http_req *req, json_t *body, uint64_t *max, uint6
     return 0;
 }
 
-static int pull_start(struct ob_rest *rest, struct ob_http_req *req, struct ob_stream *st,
-                      struct ob_consumer *c, json_t *body)
+static struct pull *pull_new(struct ob_rest *rest, struct ob_http_req *req, struct ob_stream *st,
+                             uint64_t max, uint64_t wait)
 {
-    uint64_t max, wait;
-    if (pull_args(req, body, &max, &wait)) return OB_HTTP_DONE;
-    if (rest->pulls >= OB_REST_MAX_PULLS)
-        return ob_rest_problem(req, 429, "limit", "too many pulls waiting"), OB_HTTP_DONE;
     struct ob_qs qs;
     ob_qs_parse(&qs, ob_http_req_query(req));
     const char *enc = ob_qs_get(&qs, "encoding", 0);
@@ -202,21 +312,45 @@ static int pull_start(struct ob_rest *rest, struct ob_http_req *req, struct ob_s
     p->rest = rest;
     p->req = req;
     p->stream = ob_xstrdup(ob_stream_name(st));
+    p->consumer = ob_xstrdup(ob_http_param(req, "consumer"));
     p->msgs = json_array();
+    p->max = max;
+    p->deadline_ns = ob_mono_ns() + (int64_t)wait * OB_NS_PER_MS;
     p->flags = enc && !strcmp(enc, "base64") ? OB_JSON_MSG_BASE64 : 0;
     ob_qs_release(&qs);
-    p->in_handler = true;
+    uv_timer_init(ob_bus_uv_loop(rest->bus), &p->timer);
+    p->timer.data = p;
+    p->q = queue_for(rest, p->stream, p->consumer);
     rest->pulls++;
     ob_rest_hold(rest);
-    int rc = ob_consumer_fetch(c, max, (uint32_t)wait, pull_deliver, pull_done, p);
-    p->in_handler = false;
-    if (rc) {
-        ob_rest_error(req, rc, "the pull was refused");
-        pull_free(p);
-        return OB_HTTP_DONE;
+    return p;
+}
+
+static int pull_start(struct ob_rest *rest, struct ob_http_req *req, struct ob_stream *st,
+                      json_t *body)
+{
+    uint64_t max, wait;
+    if (pull_args(req, body, &max, &wait)) return OB_HTTP_DONE;
+    if (rest->pulls >= rest->max_pulls)
+        return ob_rest_problem(req, 429, "limit", "too many pulls waiting"), OB_HTTP_DONE;
+    struct pull *p = pull_new(rest, req, st, max, wait);
+    p->in_handler = true;
+    if (!p->q->active) {
+        pull_activate(p);
+    } else if (!wait) {
+        pull_end(p, 0); /* another pull holds the messages right now: nothing for us */
+    } else {
+        p->state = PULL_QUEUED;
+        if (p->q->tail)
+            p->q->tail->next = p;
+        else
+            p->q->head = p;
+        p->q->tail = p;
+        uv_timer_start(&p->timer, on_queued_timeout, wait, 0);
     }
-    if (p->finished) {
-        pull_free(p);
+    p->in_handler = false;
+    if (p->state == PULL_DONE) { /* the queue was settled by pull_done already */
+        uv_close((uv_handle_t *)&p->timer, pull_closed);
         return OB_HTTP_DONE;
     }
     ob_http_req_on_cancel(req, pull_cancel, p);
@@ -232,7 +366,7 @@ static int pull(struct ob_http_req *req, void *arg)
     if (rc) return ob_rest_error(req, rc, "not allowed to read this consumer"), OB_HTTP_DONE;
     json_t *body = ob_rest_body(req, true);
     if (!body) return OB_HTTP_DONE;
-    rc = pull_start(arg, req, st, c, body);
+    rc = pull_start(arg, req, st, body);
     json_decref(body);
     return rc;
 }

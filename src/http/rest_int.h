@@ -8,6 +8,7 @@
 #ifndef OB_HTTP_REST_INT_H
 #define OB_HTTP_REST_INT_H
 
+#include "base/map.h"
 #include "http/idempotency.h"
 #include "http/json.h"
 #include "http/server.h"
@@ -28,9 +29,11 @@
 struct ob_rest {
     struct ob_bus *bus;
     struct ob_idem *idem;
-    size_t pulls;    /* long-polls waiting now */
-    size_t inflight; /* publishes and pulls whose core callback has not run yet */
-    bool closed;     /* the router went away; freed when inflight drops to 0 */
+    size_t pulls;         /* long-polls waiting now */
+    size_t max_pulls;     /* OB_REST_MAX_PULLS, or OB_REST_MAX_PULLS in the environment (tests) */
+    size_t inflight;      /* publishes and pulls whose core callback has not run yet */
+    struct ob_map pullqs; /* "stream/consumer" -> struct pullq (rest_consumers.c) */
+    bool closed;          /* the router went away; freed when inflight drops to 0 */
 };
 
 /* Core callbacks (durable acks, fetch completions) may run after the listener is gone

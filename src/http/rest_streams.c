@@ -184,7 +184,9 @@ static bool parse_time(const char *s, int64_t *out)
         p++;
     }
     if (*p) return false;
-    *out = ((int64_t)timegm(&tm) - off) * OB_NS_PER_SEC + frac;
+    int64_t secs = (int64_t)timegm(&tm) - off;
+    if (secs < 0 || secs >= INT64_MAX / OB_NS_PER_SEC) return false; /* 1970 .. 2262 */
+    *out = secs * OB_NS_PER_SEC + frac;
     return true;
 }
 
