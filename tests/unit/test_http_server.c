@@ -343,6 +343,31 @@ static void test_stream_backpressure(void **state)
     close(fd);
 }
 
+/* Every byte in its own segment: heads, chunked framing and pipelined requests split
+ * at every position must parse as if whole. */
+static void test_split_everywhere(void **state)
+{
+    (void)state;
+    const char *reqs = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n"
+                       "GET /p/a/x/b?name=n HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz";
+    int fd = cl_connect();
+    for (const char *p = reqs; *p; p++) {
+        cl_send_n(fd, p, 1);
+        if ((p - reqs) % 16 == 0) usleep(1000); /* let some bytes arrive alone */
+    }
+    const char *want[] = {"abcde", "one=a two=b name0=n name1=-", "xyz"};
+    for (int i = 0; i < 3; i++) {
+        struct resp r;
+        assert_int_equal(cl_response(fd, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, want[i]);
+        resp_free(&r);
+    }
+    close(fd);
+}
+
 static void test_cancel_pending(void **state)
 {
     (void)state;
@@ -432,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_stream_backpressure),
+        cmocka_unit_test(test_split_everywhere),
         cmocka_unit_test(test_cancel_pending),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_metrics),

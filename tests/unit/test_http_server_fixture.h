@@ -130,9 +130,11 @@ static inline int h_params(struct ob_http_req *req, void *arg)
 {
     (void)arg;
     char out[256];
-    snprintf(out, sizeof out, "one=%s two=%s name0=%s name1=%s", ob_http_param(req, "one"),
-             ob_http_param(req, "two"), ob_http_query(req, "name", 0),
-             ob_http_query(req, "name", 1));
+    const char *v[4] = {ob_http_param(req, "one"), ob_http_param(req, "two"),
+                        ob_http_query(req, "name", 0), ob_http_query(req, "name", 1)};
+    for (int i = 0; i < 4; i++)
+        if (!v[i]) v[i] = "-";
+    snprintf(out, sizeof out, "one=%s two=%s name0=%s name1=%s", v[0], v[1], v[2], v[3]);
     return ob_http_respond_text(req, 200, "text/plain", out);
 }
 
