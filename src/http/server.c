@@ -238,6 +238,12 @@ static int http_accept(struct ob_conn *c)
 
 /* Feeds hc->in to the connection's current protocol, again after a switch (an
  * upgrade to WebSocket or h2c hands the bytes after the request to the new one). */
+/* Input that cannot be parsed yet (16 pipelined requests in flight, an upgrade
+ * pending) stays in hc->in; past this much, reading pauses until it is worked off. */
+#define MAX_UNPARSED (256u * 1024)
+
+/* Feeds hc->in to the connection's current protocol, again after a switch (an
+ * upgrade to WebSocket or h2c hands the bytes after the request to the new one). */
 void hc_input(struct hconn *hc)
 {
     if (hc->inputting) return; /* a nested call: the outer loop sees the new mode */
@@ -254,6 +260,14 @@ void hc_input(struct hconn *hc)
             ws_process(hc);
     } while (hc->mode != mode);
     hc->inputting = false;
+    bool full = hc->in.len > MAX_UNPARSED + hc->srv->opt.max_head;
+    if (hc->c && full != hc->read_paused) {
+        hc->read_paused = full;
+        if (full)
+            ob_conn_pause(hc->c);
+        else
+            ob_conn_resume(hc->c);
+    }
 }
 
 static void http_data(struct ob_conn *c, const uint8_t *p, size_t n)

@@ -209,7 +209,7 @@ void h1_pump(struct hconn *hc)
         if (hc->mode != HC_H1) break;
     }
     if (!hc->q_head) hc->idle_since = http_now_ms();
-    if (!hc->dead && hc->in.len) hc_input(hc);
+    if (!hc->dead && (hc->in.len || hc->read_paused)) hc_input(hc);
 }
 
 void h1_sweep(struct hconn *hc, int64_t now)

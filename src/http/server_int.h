@@ -169,6 +169,7 @@ struct hconn {
     bool stop_read;    /* HTTP/1.1: no more requests on this connection */
     bool sniffed;      /* first bytes checked for the HTTP/2 preface */
     bool inputting;    /* hc_input is running */
+    bool read_paused;  /* too much unparsed input: reading paused */
     bool upgrade_wait; /* HTTP/1.1: an upgrade request decides what follows */
     uint64_t nreqs;    /* requests seen */
     struct ob_buf in;  /* unconsumed input */

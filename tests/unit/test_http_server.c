@@ -56,6 +56,28 @@ static void test_pipelining_order(void **state)
     close(fd);
 }
 
+/* More pipelined requests than may be in flight (16): the rest wait in the input and
+ * are taken up as responses complete, still in order. */
+static void test_pipelining_depth(void **state)
+{
+    (void)state;
+    int fd = cl_connect();
+    char req[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(req, sizeof req, "GET /slow/%d HTTP/1.1\r\nHost: t\r\n\r\n", 40 - i);
+        cl_send(fd, req);
+    }
+    for (int i = 0; i < 40; i++) {
+        struct resp r;
+        char want[32];
+        snprintf(want, sizeof want, "slow-%d", 40 - i);
+        assert_int_equal(cl_response(fd, &r), 0);
+        assert_string_equal(r.body, want);
+        resp_free(&r);
+    }
+    close(fd);
+}
+
 static void test_chunked_upload(void **state)
 {
     (void)state;
@@ -445,6 +467,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_pipelining_order),
+        cmocka_unit_test(test_pipelining_depth),
         cmocka_unit_test(test_chunked_upload),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_limits),
