@@ -57,6 +57,10 @@ bool ob_feed_parse_id(const char *id, char *stream, size_t n, uint64_t *seq)
 static bool stream_covers(struct ob_stream *st, char *const *filters, size_t n)
 {
     const struct ob_stream_config *c = ob_stream_config(st);
+    /* Only a stream that keeps every message it captures can replace the live feed:
+     * interest and work-queue streams drop what nobody consumes (or store nothing at
+     * all), and compaction drops superseded messages. */
+    if (c->retention != OB_RETAIN_LIMITS || c->compaction != OB_COMPACT_NONE) return false;
     for (size_t i = 0; i < n; i++) {
         bool covered = false;
         for (size_t j = 0; j < c->nsubjects && !covered; j++)
