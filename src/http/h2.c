@@ -339,6 +339,15 @@ void h2_flush(struct hconn *hc)
     hc_leave(hc);
 }
 
+/* An HTTP/2 connection without streams for the keep-alive time is told GOAWAY. */
+void h2_sweep(struct hconn *hc, int64_t now)
+{
+    uint32_t idle = hc->srv->opt.keepalive_timeout_ms;
+    if (!hc->h2 || !hc->c || hc->q_head || !idle || now - hc->last_read <= (int64_t)idle) return;
+    nghttp2_session_terminate_session(hc->h2->s, NGHTTP2_NO_ERROR);
+    h2_flush(hc); /* nothing left to read or write: the connection closes */
+}
+
 void h2_process(struct hconn *hc)
 {
     struct h2sess *hs = hc->h2;

@@ -94,6 +94,8 @@ static void on_tick(uv_timer_t *t)
             h1_sweep(hc, now);
         else if (hc->mode == HC_WS)
             ws_sweep(hc, now);
+        else
+            h2_sweep(hc, now);
         next = hc->next; /* hc stays linked while busy */
         hc_leave(hc);
     }

@@ -247,6 +247,7 @@ void h2_resume(struct ob_http_req *req);
 void h2_flush(struct hconn *hc);
 size_t h2_queued(const struct ob_http_req *req);
 void h2_writable(struct hconn *hc);
+void h2_sweep(struct hconn *hc, int64_t now);
 
 /* wsconn.c */
 void ws_start(struct hconn *hc, struct ob_http_req *req);

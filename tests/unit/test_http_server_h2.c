@@ -280,6 +280,24 @@ static void test_h2c_upgrade(void **state)
     client_free(&c);
 }
 
+static void test_idle_goaway(void **state)
+{
+    (void)state;
+    static struct client c;
+    client_start(&c);
+    struct stream *s = request(&c, "GET", "/fast", NULL, 0, NULL, 0);
+    run_until(&c, s->id);
+    int64_t t0 = now_ms(); /* keep-alive is 1 s in this test */
+    uint8_t buf[4096];
+    ssize_t k;
+    while ((k = recv(c.fd, buf, sizeof buf, 0)) > 0)
+        nghttp2_session_mem_recv(c.s, buf, (size_t)k);
+    assert_int_equal(k, 0); /* closed by the server */
+    assert_true(now_ms() - t0 < 2500);
+    assert_false(nghttp2_session_want_read(c.s)); /* after a GOAWAY */
+    client_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_reset_cancels),
         cmocka_unit_test(test_h2c_upgrade),
+        cmocka_unit_test(test_idle_goaway),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
