@@ -9,6 +9,7 @@
  * callback still completes the Idempotency-Key entry, so a retry gets the real result.
  */
 #include "http/modules.h"
+#include "http/openapi.h"
 #include "http/rest_int.h"
 
 #include "base/alloc.h"
@@ -455,9 +456,19 @@ static int publish_batch(struct ob_http_req *req, void *arg)
     return rc;
 }
 
+static int openapi(struct ob_http_req *req, void *arg)
+{
+    (void)arg;
+    static const struct ob_header ct = {{(const uint8_t *)"Content-Type", 12},
+                                        {(const uint8_t *)"application/json", 16}};
+    struct ob_slice doc = {ob_openapi_doc, ob_openapi_doc_len};
+    return ob_http_respond_zc(req, 200, &ct, 1, &doc, 1, NULL, NULL), OB_HTTP_DONE;
+}
+
 int ob_rest_mount_publish(struct ob_http_router *r, struct ob_rest *rest)
 {
-    int rc = ob_http_route(r, OB_HTTP_POST, "/v1/subjects/{subject}", 0, publish_one, rest);
+    int rc = ob_http_route(r, OB_HTTP_GET, "/v1/openapi.json", OB_HTTP_PUBLIC, openapi, NULL);
+    if (!rc) rc = ob_http_route(r, OB_HTTP_POST, "/v1/subjects/{subject}", 0, publish_one, rest);
     return rc ? rc : ob_http_route(r, OB_HTTP_POST, "/v1/publish", 0, publish_batch, rest);
 }
 
