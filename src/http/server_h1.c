@@ -70,6 +70,7 @@ static struct ob_http_req *take_head(struct hconn *hc)
     req->head_only = req->method_id == OB_HTTP_HEAD;
     if (r->upgrade && req->method_id == OB_HTTP_GET) {
         hc->upgrade_wait = true;
+        req->upgrade_req = true;
         if (r->upgrade & OB_H1_UPGRADE_WEBSOCKET) {
             req->hs = ob_xcalloc(1, sizeof *req->hs);
             req->upgrade_ws = true;
@@ -183,7 +184,7 @@ static void retire_head(struct hconn *hc, struct ob_http_req *req)
     if (!hc->q_head) hc->q_tail = NULL;
     hc->nq--;
     bool close = !req->keep_alive || req->close_after;
-    if (req->upgrade_ws || req->upgrade_h2 || req->h2_settings) hc->upgrade_wait = false;
+    if (req->upgrade_req) hc->upgrade_wait = false;
     if (req->upgrade_ws && req->status == 101) {
         ws_start(hc, req);
         close = false;

@@ -138,6 +138,7 @@ struct ob_http_req {
     bool close_after;     /* close the connection once this response is out */
     bool expect_continue; /* 100 Continue still owed */
     bool in_handler;      /* the handler is running: do not free */
+    bool upgrade_req;     /* asked to upgrade: parsing waits for its answer */
     bool upgrade_ws;      /* switch to WebSocket once written */
     bool upgrade_h2;      /* switch to HTTP/2 once written (h2c Upgrade) */
     bool h2_started;      /* HTTP/2: response submitted */

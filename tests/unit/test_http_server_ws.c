@@ -383,8 +383,10 @@ static void test_refusals(void **state)
     close(fd);
     fd = cl_connect(); /* an upgrade to a non-WebSocket route is an ordinary request */
     cl_send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                "GET /fast HTTP/1.1\r\nHost: t\r\nUpgrade: foo/2\r\nConnection: Upgrade\r\n\r\n"
+                "GET /fast HTTP/1.1\r\nHost: t\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
                 "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         assert_int_equal(cl_response(fd, &r), 0);
         assert_string_equal(r.body, "fast");
         resp_free(&r);
