@@ -305,7 +305,7 @@ void ws_sweep(struct hconn *hc, int64_t now)
     uint32_t timeout = ws->ep->pong_timeout_ms ? ws->ep->pong_timeout_ms : 2 * iv;
     if (ws->ping_sent && now - ws->ping_sent > timeout) {
         fail(ws, OB_WS_CLOSE_GOING_AWAY, "ping timeout");
-        ob_conn_abort(hc->c, OB_ETIMEDOUT);
+        if (hc->c) ob_conn_abort(hc->c, OB_ETIMEDOUT); /* a silent peer reads nothing */
     } else if (!ws->ping_sent && now - ws->last_seen > iv) {
         ws->ping_sent = now;
         send_control(ws, OB_WS_OP_PING, "omnibus", 7);
