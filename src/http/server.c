@@ -189,7 +189,7 @@ static void hc_destroy(struct hconn *hc)
         hc->q_head = r->next;
         req_cancel(r);
     }
-    if (hc->cur) req_cancel(hc->cur);
+    hc->cur = NULL; /* it was in the queue too */
     hc_auth_release(hc);
     ob_h1_parser_release(&hc->parser);
     ob_buf_release(&hc->in);

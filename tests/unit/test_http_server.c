@@ -390,6 +390,31 @@ static void test_split_everywhere(void **state)
     close(fd);
 }
 
+/* Clients vanishing mid-head, mid-body and mid-pipeline leave nothing behind (ASan). */
+static void test_vanishing_clients(void **state)
+{
+    (void)state;
+    const char *partial[] = {
+        "GET /fast HTT", "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        "GET /slow/50 HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\n"
+        "Content-Length: 5\r\n\r\nab"};
+    for (size_t i = 0; i < sizeof partial / sizeof partial[0]; i++) {
+        int fd = cl_connect();
+        cl_send(fd, partial[i]);
+        usleep(20000);
+        close(fd);
+    }
+    usleep(100000);
+    int fd = cl_connect();
+    cl_send(fd, "GET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct resp r;
+    assert_int_equal(cl_response(fd, &r), 0);
+    assert_string_equal(r.body, "fast");
+    resp_free(&r);
+    close(fd);
+}
+
 static void test_cancel_pending(void **state)
 {
     (void)state;
@@ -481,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_stream_backpressure),
         cmocka_unit_test(test_split_everywhere),
+        cmocka_unit_test(test_vanishing_clients),
         cmocka_unit_test(test_cancel_pending),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_metrics),
