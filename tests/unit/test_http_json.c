@@ -77,7 +77,8 @@ static void test_parse_pub(void **state)
     (void)state;
     struct ob_json_pub p;
     const char *why;
-    json_t *j = parse("{\"subject\":\"a.b\",\"headers\":{\"h\":\"v\"},\"key\":\"k\",\"payload\":\"x\"}");
+    json_t *j =
+        parse("{\"subject\":\"a.b\",\"headers\":{\"h\":\"v\"},\"key\":\"k\",\"payload\":\"x\"}");
     assert_int_equal(ob_json_parse_pub(j, &p, &why), 0);
     assert_int_equal(p.init.nheaders, 1);
     assert_int_equal(p.init.payload.n, 1);
@@ -93,11 +94,11 @@ static void test_parse_pub(void **state)
     json_decref(j);
 
     static const char *bad[] = {
-        "{\"payload\":\"x\"}",                                  /* no subject */
+        "{\"payload\":\"x\"}",                                               /* no subject */
         "{\"subject\":\"a\",\"payload\":\"x\",\"payload_base64\":\"eA==\"}", /* both */
-        "{\"subject\":\"a\",\"payload_base64\":\"!!\"}",         /* bad base64 */
-        "{\"subject\":\"a\",\"headers\":{\"h\":1}}",             /* non-string header */
-        "{\"subject\":\"a\",\"extra\":1}",                       /* unknown field */
+        "{\"subject\":\"a\",\"payload_base64\":\"!!\"}",                     /* bad base64 */
+        "{\"subject\":\"a\",\"headers\":{\"h\":1}}",                         /* non-string header */
+        "{\"subject\":\"a\",\"extra\":1}",                                   /* unknown field */
         "[1]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -189,7 +190,8 @@ static void test_ack_ids(void **state)
     assert_int_equal(ob_json_parse_ack_id("orders:0", "orders", &seq), OB_EINVAL);
     assert_int_equal(ob_json_parse_ack_id("orders:4x", "orders", &seq), OB_EINVAL);
     assert_int_equal(ob_json_parse_ack_id("orders:", "orders", &seq), OB_EINVAL);
-    assert_int_equal(ob_json_parse_ack_id("orders:99999999999999999999", "orders", &seq), OB_EINVAL);
+    assert_int_equal(ob_json_parse_ack_id("orders:99999999999999999999", "orders", &seq),
+                     OB_EINVAL);
 }
 
 static void test_error_status(void **state)
