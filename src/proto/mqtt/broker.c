@@ -10,8 +10,9 @@
  * A persistent session's record (stream "mqtt_sessions", compacted by key = client id)
  * holds what the core does not: the MQTT version, the session expiry interval and the
  * subscriptions with their options. Format (little-endian):
- *   u8 1 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
- *   u16 len, filter }   with options = qos | no_local<<2 | rap<<3 | rh<<4.
+ *   u8 2 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
+ *   u32 consumer generation, u16 len, filter }
+ * with options = qos | no_local<<2 | rap<<3 | rh<<4.
  * An empty payload deletes the session. The consumers named in subscribe.c hold the
  * queued messages and acks; at start-up, consumers no record refers to are deleted.
  */
@@ -73,7 +74,7 @@ static int publish_record(struct msess *s, const struct ob_buf *body, ob_publish
 int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
 {
     struct ob_buf b = OB_BUF_INIT;
-    ob_buf_putc(&b, 1);
+    ob_buf_putc(&b, 2);
     ob_buf_putc(&b, s->version);
     ob_buf_put_u32le(&b, s->expiry);
     uint32_t n = 0;
@@ -83,6 +84,7 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
     for (struct msub *u = s->subs; u; u = u->next) {
         ob_buf_putc(&b, (uint8_t)(u->qos | u->no_local << 2 | u->rap << 3 | u->rh << 4));
         ob_buf_put_u32le(&b, u->subid);
+        ob_buf_put_u32le(&b, u->gen);
         size_t len = strlen(u->filter);
         ob_buf_put_u16le(&b, (uint16_t)len);
         ob_buf_append(&b, u->filter, len);
@@ -136,11 +138,12 @@ void ob_mqtt_sess_destroy(struct msess *s)
 
 static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
 {
-    if (end - *p < 7) return false;
+    if (end - *p < 11) return false;
     uint8_t o = (*p)[0];
     uint32_t subid = ob_get_u32le(*p + 1);
-    uint16_t len = ob_get_u16le(*p + 5);
-    *p += 7;
+    uint32_t gen = ob_get_u32le(*p + 5);
+    uint16_t len = ob_get_u16le(*p + 9);
+    *p += 11;
     if (end - *p < len) return false;
     struct ob_slice f = ob_slice_make(*p, len), group, inner;
     *p += len;
@@ -156,6 +159,7 @@ static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
     u->rap = o >> 3 & 1;
     u->rh = o >> 4 & 3;
     u->subid = subid;
+    u->gen = gen;
     u->durable = u->group || (u->qos > 0 && s->expiry > 0);
     if (u->no_local) s->b->nolocal_subs++;
     if (u->durable) ob_mqtt_sub_open(u);
@@ -167,7 +171,7 @@ static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
 static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)
 {
     struct ob_slice key = ob_msg_key(m), body = ob_msg_payload(m);
-    if (!key.n || body.n < 10 || body.p[0] != 1) return;
+    if (!key.n || body.n < 10 || body.p[0] != 2) return;
     struct msess *s = ob_mqtt_sess_find(b, key);
     if (s) return; /* compaction keeps the newest; the scan sees each key once */
     s = ob_mqtt_sess_create(b, key);
@@ -382,6 +386,7 @@ static void on_tick(uv_timer_t *t)
     struct ob_mqtt_broker *b = t->data;
     int64_t now = ob_mono_ns();
     ob_mqtt_enter(b);
+    ob_mqtt_delete_doomed(b); /* before expiring: what that dooms waits a tick */
     expire_sessions(b, now);
     if (now - b->last_sys_ns >= MQTT_SYS_INTERVAL_S * OB_NS_PER_SEC) ob_mqtt_broker_publish_sys(b);
     ob_mqtt_leave(b);
@@ -445,5 +450,8 @@ void ob_mqtt_broker_release(struct ob_mqtt_broker *b)
     while (ob_map_next(&b->groups, &i, NULL, &v))
         free(v);
     ob_map_release(&b->groups);
+    for (i = 0; i < b->ndoomed; i++) /* left on disk: the next start collects them */
+        free(b->doomed[i]);
+    free(b->doomed);
     uv_close((uv_handle_t *)&b->tick, on_tick_closed);
 }

@@ -66,15 +66,22 @@ struct ob_mqtt_broker {
     unsigned refs;
     struct ob_stream *msgs, *retained, *sessions;
     struct ob_map clients; /* client id -> struct msess */
-    struct ob_map groups;  /* shared-group consumer name -> struct group */
+    struct ob_map groups;  /* group key ("g" + hash of group and filter) -> struct group */
+    /* Consumers to delete at the next tick. Deleting one inside an I/O callback could
+     * free it while the bus still has it queued to run (a kick from a commit or an
+     * unbind earlier in the same loop turn); from the timer phase, the bus's idle pass
+     * sees it marked deleting before the close callback frees it. */
+    char **doomed;
+    size_t ndoomed, doomed_cap;
+    uint32_t next_gen;
     uv_timer_t tick;
     int64_t start_ns;
     int64_t last_sys_ns;
     unsigned nolocal_subs;
     unsigned depth; /* nesting of entry points (ob_mqtt_enter) */
     struct ob_mqtt_conn *deferred;
-        /* connections closed inside an entry point */ /* while > 0, MQTT publishes carry
-                                                          mqtt-origin */
+    /* connections closed inside an entry point */ /* while > 0, MQTT publishes carry
+                                                      mqtt-origin */
     uint64_t next_auto_id;
     /* statistics for $SYS */
     uint64_t connected, msgs_in, msgs_out, bytes_in, bytes_out, dropped;
@@ -83,7 +90,8 @@ struct ob_mqtt_broker {
 
 /* A shared subscription group: one durable consumer per (group, filter). */
 struct group {
-    char name[48]; /* consumer name (the map key points here) */
+    char key[24]; /* the map key points here */
+    uint32_t gen; /* generation in the consumer's name */
     unsigned members;
 };
 
@@ -98,6 +106,7 @@ struct msub {
     bool no_local, rap;
     uint8_t rh;
     uint32_t subid;
+    uint32_t gen;                /* consumer name generation: a recreated consumer is a new one */
     bool durable;                /* consumer-backed */
     struct ob_sub *sub[2];       /* direct: filter and "a/#"'s parent */
     struct ob_consumer *cons[2]; /* durable */
@@ -283,6 +292,8 @@ int ob_mqtt_sub_open(struct msub *u);
 /* Removes a subscription for good: consumers deleted (or the group member dropped). */
 void ob_mqtt_sub_free(struct msub *u, bool delete_state);
 void ob_mqtt_send_retained(struct msess *s, struct msub *u);
+/* Deletes the consumers queued by ob_mqtt_sub_free (from the broker's tick). */
+void ob_mqtt_delete_doomed(struct ob_mqtt_broker *b);
 
 /* ---- retain.c -------------------------------------------------------------------- */
 int ob_mqtt_retain_open(struct ob_mqtt_broker *b);

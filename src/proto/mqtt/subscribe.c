@@ -16,6 +16,7 @@
 #include "proto/mqtt/broker.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "proto/mqtt/map.h"
 
@@ -51,7 +52,8 @@ static bool subject_of(const struct msub *u, int part, struct ob_buf *out)
     return true;
 }
 
-static void consumer_name(const struct msub *u, int part, char out[48])
+/* "s"/"g" + hash of (client id or group, filter): the map key of a group. */
+static void base_name(const struct msub *u, char out[24])
 {
     struct ob_buf k = OB_BUF_INIT;
     const char *owner = u->group ? u->group : u->s->id;
@@ -59,53 +61,79 @@ static void consumer_name(const struct msub *u, int part, char out[48])
     ob_buf_append(&k, u->inner, strlen(u->inner));
     unsigned long long h = (unsigned long long)ob_hash_bytes(k.p, k.len);
     ob_buf_release(&k);
-    snprintf(out, 48, "%s%016llx%s", u->group ? "g" : "s", h, part ? "p" : "");
+    snprintf(out, 24, "%s%016llx", u->group ? "g" : "s", h);
+}
+
+/* The consumer's name: base, generation, and "p" for the parent of "a/#". */
+static void consumer_name(const struct msub *u, int part, char out[48])
+{
+    char base[24];
+    base_name(u, base);
+    snprintf(out, 48, "%s_%08x%s", base, (unsigned)u->gen, part ? "p" : "");
+}
+
+/* Generations start from the clock, so a restart does not reuse a recent one. */
+static uint32_t new_gen(struct ob_mqtt_broker *b)
+{
+    if (!b->next_gen) b->next_gen = (uint32_t)(ob_wall_ns() / 1000);
+    if (++b->next_gen == 0) b->next_gen = 1;
+    return b->next_gen;
+}
+
+/* A shared subscription joins its group (whose generation it takes). */
+static void join_group(struct msub *u)
+{
+    struct ob_mqtt_broker *b = u->s->b;
+    char key[24];
+    base_name(u, key);
+    struct group *g = ob_map_get(&b->groups, ob_slice_str(key));
+    if (!g) {
+        g = ob_xcalloc(1, sizeof *g);
+        memcpy(g->key, key, sizeof g->key);
+        g->gen = u->gen ? u->gen : new_gen(b);
+        ob_map_put(&b->groups, ob_slice_str(g->key), g);
+    }
+    g->members++;
+    u->gen = g->gen;
+}
+
+static int open_part(struct msub *u, int part, const char *filter)
+{
+    struct ob_mqtt_broker *b = u->s->b;
+    char name[48];
+    consumer_name(u, part, name);
+    struct ob_consumer *cons = ob_consumer_lookup(b->msgs, name);
+    int rc = 0;
+    if (!cons) {
+        struct ob_consumer_config cc = {
+            .name = name,
+            .filter = filter,
+            .deliver = OB_DELIVER_NEW,
+            .ack = OB_ACK_EACH,
+            .ack_wait_ms = UINT32_MAX, /* MQTT resends only on reconnect */
+            .max_ack_pending = MQTT_MAX_INFLIGHT,
+        };
+        rc = ob_consumer_create(b->msgs, &cc, &cons);
+    }
+    if (rc)
+        OB_WARN("mqtt", "cannot create consumer", "name=%s error=\"%s\"", name, ob_strerror(rc));
+    u->cons[part] = rc ? NULL : cons;
+    return rc;
 }
 
 int ob_mqtt_sub_open(struct msub *u)
 {
-    struct ob_mqtt_broker *b = u->s->b;
-    for (int part = 0; part < 2; part++) {
+    if (u->group)
+        join_group(u);
+    else if (!u->gen)
+        u->gen = new_gen(u->s->b);
+    int rc = 0;
+    for (int part = 0; part < 2 && !rc; part++) {
         struct ob_buf f = OB_BUF_INIT;
-        if (!subject_of(u, part, &f)) {
-            ob_buf_release(&f);
-            continue;
-        }
-        char name[48];
-        consumer_name(u, part, name);
-        struct ob_consumer *cons = ob_consumer_lookup(b->msgs, name);
-        int rc = 0;
-        if (!cons) {
-            struct ob_consumer_config cc = {
-                .name = name,
-                .filter = (const char *)f.p,
-                .deliver = OB_DELIVER_NEW,
-                .ack = OB_ACK_EACH,
-                .ack_wait_ms = UINT32_MAX, /* MQTT resends only on reconnect */
-                .max_ack_pending = MQTT_MAX_INFLIGHT,
-            };
-            rc = ob_consumer_create(b->msgs, &cc, &cons);
-        }
+        if (subject_of(u, part, &f)) rc = open_part(u, part, (const char *)f.p);
         ob_buf_release(&f);
-        if (rc) {
-            OB_WARN("mqtt", "cannot create consumer", "name=%s error=\"%s\"", name,
-                    ob_strerror(rc));
-            return rc;
-        }
-        u->cons[part] = cons;
     }
-    if (u->group) {
-        char name[48];
-        consumer_name(u, 0, name);
-        struct group *g = ob_map_get(&b->groups, ob_slice_str(name));
-        if (!g) {
-            g = ob_xcalloc(1, sizeof *g);
-            memcpy(g->name, name, sizeof g->name);
-            ob_map_put(&b->groups, ob_slice_str(g->name), g);
-        }
-        g->members++;
-    }
-    return 0;
+    return rc;
 }
 
 int ob_mqtt_sub_attach(struct msub *u)
@@ -143,9 +171,19 @@ static void delete_consumers(struct msub *u)
         ob_mqtt_out_forget(u->s, u->cons[part]);
         char name[48];
         consumer_name(u, part, name);
-        ob_consumer_delete(b->msgs, name);
+        ob_grow((void **)&b->doomed, &b->doomed_cap, b->ndoomed + 1, sizeof *b->doomed);
+        b->doomed[b->ndoomed++] = ob_xstrdup(name);
         u->cons[part] = NULL;
     }
+}
+
+void ob_mqtt_delete_doomed(struct ob_mqtt_broker *b)
+{
+    for (size_t i = 0; i < b->ndoomed; i++) {
+        ob_consumer_delete(b->msgs, b->doomed[i]);
+        free(b->doomed[i]);
+    }
+    b->ndoomed = 0;
 }
 
 void ob_mqtt_sub_free(struct msub *u, bool delete_state)
@@ -153,11 +191,11 @@ void ob_mqtt_sub_free(struct msub *u, bool delete_state)
     struct ob_mqtt_broker *b = u->s->b;
     ob_mqtt_sub_detach(u);
     if (u->group) {
-        char name[48];
-        consumer_name(u, 0, name);
-        struct group *g = ob_map_get(&b->groups, ob_slice_str(name));
+        char key[24];
+        base_name(u, key);
+        struct group *g = ob_map_get(&b->groups, ob_slice_str(key));
         if (g && --g->members == 0) {
-            ob_map_del(&b->groups, ob_slice_str(name));
+            ob_map_del(&b->groups, ob_slice_str(key));
             free(g);
             delete_consumers(u); /* the last member: nobody is left to queue for */
         } else {
