@@ -157,6 +157,11 @@ static void authenticate(struct ob_mqtt_conn *c, const struct ob_mqtt_connect *c
     c->has_credentials = cn->has_username || cn->has_password;
     c->state = C_AUTH;
     ob_mqtt_conn_hold(c);
+    if (!cn->has_username && !cn->has_password && c->out->principal && c->out->principal(c->ctx)) {
+        free(user); /* the transport authenticated the client (WebSocket upgrade) */
+        on_auth(c, 0, ob_principal_dup(c->out->principal(c->ctx)));
+        return;
+    }
     if (!cn->has_password) {
         /* No password: no hash to check, so no need for the thread pool. */
         struct ob_principal *p = NULL;

@@ -36,6 +36,9 @@ struct ob_mqtt_out {
     void (*set_idle_timeout)(void *ctx, uint64_t ms);
     /* The peer's address for the anonymous-on-loopback rule, or NULL. */
     const struct sockaddr *(*peer)(void *ctx);
+    /* Optional: who the transport already authenticated (WebSocket: the upgrade
+     * request); used for a CONNECT without user name and password. */
+    const struct ob_principal *(*principal)(void *ctx);
 };
 
 struct ob_mqtt_broker;
@@ -62,5 +65,8 @@ void ob_mqtt_conn_closed(struct ob_mqtt_conn *c, int status);
 
 /* The "mqtt" adapter for the network layer. */
 extern const struct ob_protocol ob_mqtt_protocol;
+/* Links MQTT over WebSocket (ws.c: /mqtt on the http listener) into a program; the
+ * adapter calls it so that the two always come together. Does nothing at run time. */
+void ob_mqtt_ws_link(void);
 
 #endif
