@@ -6,6 +6,7 @@
  */
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "cli/client.h"
 #include "core/auth.h"
 #include "server/server.h"
 
@@ -211,10 +212,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
+        fputs(ob_cli_client_usage, stdout);
         return argc > 1 ? 0 : EXIT_USAGE;
     }
     if (!strcmp(cmd, "serve")) return cmd_serve(sub_argc, sub_argv);
     if (!strcmp(cmd, "check-config")) return cmd_check_config(sub_argc, sub_argv);
     if (!strcmp(cmd, "passwd")) return cmd_passwd(sub_argc, sub_argv);
+    int client_rc = ob_cli_client_main(cmd, sub_argc, sub_argv); /* pub, sub, stream, bench */
+    if (client_rc >= 0) return client_rc;
     return usage_error("unknown command '%s'", cmd);
 }

@@ -54,33 +54,55 @@ bool ob_feed_parse_id(const char *id, char *stream, size_t n, uint64_t *seq)
 
 /* ---- which stream --------------------------------------------------------------- */
 
-static bool stream_covers(struct ob_stream *st, char *const *filters, size_t n)
+/* How many literal tokens a pattern has: the more, the narrower ("orders.eu.>" 2). */
+static int pattern_tokens(const char *p)
+{
+    int n = 0;
+    for (const char *t = p; t; t = strchr(t, '.') ? strchr(t, '.') + 1 : NULL)
+        n += *t != '*' && *t != '>';
+    return n;
+}
+
+/* -1 if the stream does not capture every filter; else how narrowly it does (the sum,
+ * over the filters, of the literal tokens of the narrowest subject covering each), so a
+ * dedicated stream ("orders.>") wins over a catch-all one (">"). */
+static int stream_score(struct ob_stream *st, char *const *filters, size_t n)
 {
     const struct ob_stream_config *c = ob_stream_config(st);
-    /* Only a stream that keeps every message it captures can replace the live feed:
-     * interest and work-queue streams drop what nobody consumes (or store nothing at
-     * all), and compaction drops superseded messages. */
-    if (c->retention != OB_RETAIN_LIMITS || c->compaction != OB_COMPACT_NONE) return false;
+    int score = 0;
     for (size_t i = 0; i < n; i++) {
-        bool covered = false;
-        for (size_t j = 0; j < c->nsubjects && !covered; j++)
-            covered = ob_filter_covers(ob_slice_str(c->subjects[j]), ob_slice_str(filters[i]));
-        if (!covered) return false;
+        int best = -1;
+        for (size_t j = 0; j < c->nsubjects; j++)
+            if (ob_filter_covers(ob_slice_str(c->subjects[j]), ob_slice_str(filters[i])) &&
+                pattern_tokens(c->subjects[j]) > best)
+                best = pattern_tokens(c->subjects[j]);
+        if (best < 0) return -1;
+        score += best;
     }
-    return true;
+    return score;
+}
+
+static bool stream_covers(struct ob_stream *st, char *const *filters, size_t n)
+{
+    return stream_score(st, filters, n) >= 0;
 }
 
 struct find {
     struct ob_feed *f;
     struct ob_stream *found;
+    int score;
 };
 
+/* Keeps the narrowest covering stream; the first by name among equals. */
 static int find_covering(void *arg, struct ob_stream *st)
 {
     struct find *fd = arg;
-    if (!stream_covers(st, fd->f->filters, fd->f->nfilters)) return 0;
-    fd->found = st;
-    return 1;
+    int score = stream_score(st, fd->f->filters, fd->f->nfilters);
+    if (score > fd->score) {
+        fd->found = st;
+        fd->score = score;
+    }
+    return 0;
 }
 
 /* ---- stream mode ---------------------------------------------------------------- */
@@ -198,7 +220,7 @@ static int pick_stream(struct ob_feed *f, const struct ob_feed_opts *o, struct o
         if (!*st) return OB_ENOENT;
         return stream_covers(*st, f->filters, f->nfilters) ? 0 : OB_EINVAL;
     }
-    struct find fd = {f, NULL};
+    struct find fd = {f, NULL, -1};
     ob_stream_foreach(f->bus, find_covering, &fd);
     *st = fd.found;
     return 0;

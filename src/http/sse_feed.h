@@ -4,8 +4,9 @@
  * of filters, each with a position id.
  *
  * Two modes, chosen at open:
- *  - stream mode, when one stream captures every filter (each filter is covered by one
- *    of the stream's subjects) or the caller names the stream: messages are read from
+ *  - stream mode, when a stream captures every filter (each filter is covered by one
+ *    of the stream's subjects; the narrowest such stream, so "orders.>" beats a
+ *    catch-all ">") or the caller names the stream: messages are read from
  *    the stream in sequence order, so the id "stream:seq" is a durable position and a
  *    reconnect resumes from it without gaps. Only committed (durable) messages are read.
  *    The feed wakes on a direct subscription to the filters and then reads what the
