@@ -315,6 +315,35 @@ void req_dispatch(struct ob_http_req *req)
     hc_leave(hc);
 }
 
+/* The problem type of an error a handler returned, by its status. */
+static const char *problem_suffix(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad-request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not-found";
+    case 409:
+        return "conflict";
+    case 413:
+        return "too-large";
+    case 429:
+        return "too-many-requests";
+    case 501:
+        return "not-implemented";
+    case 503:
+        return "unavailable";
+    case 504:
+        return "timeout";
+    default:
+        return "internal";
+    }
+}
+
 void req_dispatch_authed(struct ob_http_req *req)
 {
     struct hconn *hc = req->hc;
@@ -326,8 +355,7 @@ void req_dispatch_authed(struct ob_http_req *req)
     if (req->state == RQ_HANDLER && rc != OB_HTTP_PENDING) {
         if (rc < 0) {
             int st = ob_http_status_for_error(rc);
-            ob_http_problem(req, st, st == 500 ? "internal" : "error", ob_h1_reason(st),
-                            ob_strerror(rc));
+            ob_http_problem(req, st, problem_suffix(st), ob_h1_reason(st), ob_strerror(rc));
         } else {
             OB_ERROR("http", "handler returned without a response", "path=%s", req->path);
             ob_http_problem(req, 500, "internal", "Internal Server Error", "no response");
