@@ -93,10 +93,13 @@ struct find {
     int score;
 };
 
-/* Keeps the narrowest covering stream; the first by name among equals. */
+/* Keeps the narrowest covering stream; the first by name among equals. Only streams
+ * with limits retention are a log to replay: an interest or work-queue stream drops
+ * messages as consumers ack them (or never keeps them without consumers). */
 static int find_covering(void *arg, struct ob_stream *st)
 {
     struct find *fd = arg;
+    if (ob_stream_config(st)->retention != OB_RETAIN_LIMITS) return 0;
     int score = stream_score(st, fd->f->filters, fd->f->nfilters);
     if (score > fd->score) {
         fd->found = st;

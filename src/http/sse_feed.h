@@ -5,8 +5,10 @@
  *
  * Two modes, chosen at open:
  *  - stream mode, when a stream captures every filter (each filter is covered by one
- *    of the stream's subjects; the narrowest such stream, so "orders.>" beats a
- *    catch-all ">") or the caller names the stream: messages are read from
+ *    of the stream's subjects; the narrowest such stream with limits retention, so
+ *    "orders.>" beats a catch-all ">", and interest / work-queue streams, which do not
+ *    keep what was consumed, are never chosen) or the caller names the stream: messages
+ *    are read from
  *    the stream in sequence order, so the id "stream:seq" is a durable position and a
  *    reconnect resumes from it without gaps. Only committed (durable) messages are read.
  *    The feed wakes on a direct subscription to the filters and then reads what the
