@@ -461,7 +461,8 @@ int ob_consumer_fetch(struct ob_consumer *c, size_t max, uint32_t expires_ms, ob
     while (*tail) tail = &(*tail)->next;
     *tail = f;
     ob_consumer_run(c);
-    if (c->fetches != f && !(f->next || tail == &c->fetches)) return 0; /* finished */
+    /* Still queued (not filled by the run above): finish now or wait for messages.
+     * A finished request is unlinked; its memory lives until its timer handle closes. */
     for (struct fetch_req *q = c->fetches; q; q = q->next) {
         if (q != f) continue;
         if (!expires_ms || f->got) fetch_finish(f, (int)f->got);

@@ -514,6 +514,19 @@ static void test_pull(void **state)
     assert_int_equal(h.done, 1);
     assert_int_equal(h.count, 1);
     assert_string_equal(h.in.payloads[0], "late");
+    /* two long polls waiting at once: both are served or expire */
+    struct fetch_box w1 = {0}, w2 = {0};
+    ob_consumer_fetch(c, 1, 300, fetch_collect, fetch_done, &w1);
+    ob_consumer_fetch(c, 1, 60, fetch_collect, fetch_done, &w2);
+    end = ob_mono_ns() + OB_NS_PER_SEC;
+    while (!w2.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_ONCE);
+    assert_int_equal(w2.done, 1);
+    assert_int_equal(w2.count, 0);
+    pub(bus, "p", "for-w1");
+    end = ob_mono_ns() + OB_NS_PER_SEC;
+    while (!w1.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_ONCE);
+    assert_int_equal(w1.count, 1);
+    assert_string_equal(w1.in.payloads[0], "for-w1");
     /* expiry with nothing: done(0) */
     struct fetch_box e = {0};
     ob_consumer_fetch(c, 1, 30, fetch_collect, fetch_done, &e);
