@@ -5,6 +5,8 @@
  */
 #include "server/server.h"
 
+#include "http/server.h"
+
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -151,9 +153,11 @@ static int start_listeners(struct ob_server *s)
             describe(&up, name, l->host, ob_net_listener_port(s->net, name));
     }
     ob_buf_putc(&up, 0);
-    if (!rc)
+    if (!rc) {
+        ob_http_set_ready(true);
         OB_INFO("server", "listeners up", "listeners=\"%s\"",
                 up.len > 1 ? (const char *)up.p : "none");
+    }
     ob_buf_release(&up);
     return rc;
 }
@@ -204,6 +208,8 @@ void ob_server_shutdown(struct ob_server *s)
 {
     if (s->stopping) return;
     s->stopping = true;
+    /* /readyz answers 503 from now on, so load balancers stop sending work. */
+    ob_http_set_ready(false);
     ob_net_shutdown(s->net, LINGER_MS, on_net_closed, s);
 }
 
