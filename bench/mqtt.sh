@@ -108,6 +108,11 @@ idle_rss() {
     echo $(((after - before) * 1024 / idle))
 }
 
+# Idle connections first, on fresh processes: after the flow rows both brokers' heaps
+# have grown and freed memory would be reused, hiding the per-connection cost.
+obidle=$(idle_rss "$obport" "$obpid")
+mqidle=$(idle_rss "$mqport" "$mqpid")
+
 # Windows (messages in flight per publisher): 1000 at QoS 0; 20 at QoS 1/2, because
 # mosquitto disconnects a 3.1.1 client with more than max_inflight_messages (20)
 # unacknowledged QoS 2 publishes, and the same window keeps QoS 1 comparable.
@@ -117,8 +122,6 @@ run "QoS 2, 1→1" -q 2 -n 30000 -w 20
 run "QoS 0, 10 pub × 10 sub" -q 0 -P 10 -S 10 -n 20000 -w 1000
 run "QoS 1, 10 pub × 10 sub" -q 1 -P 10 -S 10 -n 5000 -w 20
 run "QoS 0, fan-out 1→1000" -q 0 -S 1000 -n 1000 -w 100
-obidle=$(idle_rss "$obport" "$obpid")
-mqidle=$(idle_rss "$mqport" "$mqpid")
 
 echo
 echo "## MQTT ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $(nproc) CPUs, mosquitto $(mosquitto -h 2>/dev/null | awk 'NR==1 { print $3 }'))"

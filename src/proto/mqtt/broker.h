@@ -203,7 +203,7 @@ struct ob_mqtt_conn {
     bool problem_info;
     struct will *will;
     /* topic aliases */
-    char *in_alias[MQTT_ALIAS_MAX + 1];
+    char **in_alias;         /* MQTT_ALIAS_MAX + 1 entries, allocated at the first alias */
     struct ob_map out_alias; /* topic -> alias number (as uintptr_t) */
     char **out_alias_keys;
     uint16_t out_alias_n;

@@ -26,8 +26,9 @@ static void conn_free(struct ob_mqtt_conn *c)
     ob_mqtt_decoder_release(&c->dec);
     ob_buf_release(&c->stash);
     ob_buf_release(&c->scratch);
-    for (size_t i = 0; i <= MQTT_ALIAS_MAX; i++)
+    for (size_t i = 0; c->in_alias && i <= MQTT_ALIAS_MAX; i++)
         free(c->in_alias[i]);
+    free(c->in_alias);
     for (size_t i = 0; i < c->out_alias_n; i++)
         free(c->out_alias_keys[i]);
     free(c->out_alias_keys);

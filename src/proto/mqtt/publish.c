@@ -199,6 +199,7 @@ static bool resolve_topic(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *p
         ob_mqtt_conn_fail(c, OB_MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
         return false;
     }
+    if (!c->in_alias) c->in_alias = ob_xcalloc(MQTT_ALIAS_MAX + 1, sizeof *c->in_alias);
     if (topic->n) {
         free(c->in_alias[a]);
         c->in_alias[a] = ob_slice_dup(*topic);
