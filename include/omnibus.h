@@ -149,6 +149,21 @@ void ob_bus_stop(struct ob_bus *bus);
 /* The uv_loop_t the bus runs on (as void * so this header needs no uv.h). */
 void *ob_bus_uv_loop(struct ob_bus *bus);
 
+/* Storage statistics of a durable bus (all zero in memory). fsync_bucket[i] counts
+ * fsyncs that took at most fsync_bound_ns[i] (and more than the bound before it); the
+ * last bound is UINT64_MAX. */
+#define OB_STATS_FSYNC_BUCKETS 12
+struct ob_bus_stats {
+    uint64_t fsyncs;
+    uint64_t fsync_ns_sum;
+    uint64_t fsync_bound_ns[OB_STATS_FSYNC_BUCKETS];
+    uint64_t fsync_bucket[OB_STATS_FSYNC_BUCKETS];
+    uint64_t bytes_written;
+    uint64_t write_errors;
+    size_t streams;
+};
+void ob_bus_get_stats(struct ob_bus *bus, struct ob_bus_stats *out);
+
 /* ---- publish --------------------------------------------------------------------- */
 struct ob_pub_ack {
     const char *stream; /* first stream that stored the message, or NULL if none did */

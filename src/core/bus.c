@@ -23,6 +23,8 @@
 #define DEFAULT_MAX_MSG (UINT32_C(8) << 20)
 #define ASYNC_PER_PASS 4096
 
+_Static_assert(OB_STATS_FSYNC_BUCKETS == OB_FSYNC_BUCKETS, "one histogram shape");
+
 static void on_idle(uv_idle_t *h);
 
 static void want_idle(struct ob_bus *bus)
@@ -178,6 +180,22 @@ int ob_bus_flush(struct ob_bus *bus)
     if (!rc) rc = bus->first_error;
     bus->first_error = 0;
     return rc;
+}
+
+void ob_bus_get_stats(struct ob_bus *bus, struct ob_bus_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->streams = bus->streams.count;
+    const uint64_t *bounds = ob_store_fsync_bounds_ns();
+    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) out->fsync_bound_ns[i] = bounds[i];
+    if (!bus->store) return;
+    struct ob_store_stats s;
+    ob_store_get_stats(bus->store, &s);
+    out->fsyncs = s.fsyncs;
+    out->fsync_ns_sum = s.fsync_ns_sum;
+    memcpy(out->fsync_bucket, s.fsync_bucket, sizeof out->fsync_bucket);
+    out->bytes_written = s.bytes_written;
+    out->write_errors = s.write_errors;
 }
 
 /* ---- publish ------------------------------------------------------------------------ */

@@ -1,8 +1,8 @@
 /*
  * ops.c — the operations endpoints (module "ops"): GET /healthz (the loop answers),
  * GET /readyz (started and not shutting down), GET /metrics (Prometheus text format:
- * the counters of http/metrics.h plus stream sizes and consumer lag read from the
- * bus). And module "wsecho": a WebSocket echo at /v1/_echo, mounted only when
+ * the counters of http/metrics.h plus stream sizes, consumer lag and the store's fsync
+ * latency histogram read from the bus). And module "wsecho": a WebSocket echo at /v1/_echo, mounted only when
  * OB_HTTP_DEBUG_ECHO=1 is set, for interop tests of the WebSocket layer with real
  * clients.
  */
@@ -13,6 +13,7 @@
 #include "http/ws.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,12 +96,45 @@ static void render_streams(struct ob_bus *bus, struct ob_buf *out)
     }
 }
 
+/* The store's fsync latency as a Prometheus histogram (cumulative buckets). */
+static void render_store(struct ob_bus *bus, struct ob_buf *out)
+{
+    struct ob_bus_stats st;
+    ob_bus_get_stats(bus, &st);
+    ob_buf_printf(out, "# HELP omnibus_fsync_duration_seconds Time the store spent in fdatasync.\n"
+                       "# TYPE omnibus_fsync_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) {
+        cum += st.fsync_bucket[i];
+        if (st.fsync_bound_ns[i] == UINT64_MAX)
+            ob_buf_printf(out, "omnibus_fsync_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
+        else
+            ob_buf_printf(out, "omnibus_fsync_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)st.fsync_bound_ns[i] / 1e9, (unsigned long long)cum);
+    }
+    ob_buf_printf(out,
+                  "omnibus_fsync_duration_seconds_sum %.9f\n"
+                  "omnibus_fsync_duration_seconds_count %llu\n"
+                  "# HELP omnibus_store_written_bytes_total Bytes the store wrote to its logs.\n"
+                  "# TYPE omnibus_store_written_bytes_total counter\n"
+                  "omnibus_store_written_bytes_total %llu\n"
+                  "# HELP omnibus_store_write_errors_total Failed log writes (ENOSPC, EIO).\n"
+                  "# TYPE omnibus_store_write_errors_total counter\n"
+                  "omnibus_store_write_errors_total %llu\n",
+                  (double)st.fsync_ns_sum / 1e9, (unsigned long long)st.fsyncs,
+                  (unsigned long long)st.bytes_written, (unsigned long long)st.write_errors);
+}
+
 static int metrics(struct ob_http_req *req, void *arg)
 {
     (void)arg;
     struct ob_buf b = OB_BUF_INIT;
     ob_metrics_render(&b);
-    if (ob_http_req_bus(req)) render_streams(ob_http_req_bus(req), &b);
+    if (ob_http_req_bus(req)) {
+        render_streams(ob_http_req_bus(req), &b);
+        render_store(ob_http_req_bus(req), &b);
+    }
     struct ob_header h = {ob_slice_str("Content-Type"),
                           ob_slice_str("text/plain; version=0.0.4; charset=utf-8")};
     struct ob_slice s = {b.p, b.len};

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,8 +39,11 @@ int ob_io_pwrite_all(struct ob_store *st, int fd, struct iovec *iov, int cnt, of
         int n = cnt - i < IOV_MAX ? cnt - i : IOV_MAX;
         ssize_t w = st->tio.pwritev(fd, iov + i, n, off);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return ob_io_errno(errno);
-        if (w == 0) return OB_EIO;
+        if (w <= 0) {
+            atomic_fetch_add_explicit(&st->st_errors, 1, memory_order_relaxed);
+            return w < 0 ? ob_io_errno(errno) : OB_EIO;
+        }
+        atomic_fetch_add_explicit(&st->st_bytes, (uint64_t)w, memory_order_relaxed);
         off += w;
         size_t left = (size_t)w;
         while (i < cnt && left >= iov[i].iov_len)
@@ -59,9 +63,28 @@ static void truncate_tail(struct ob_store *st, struct ob_seg *seg) {
                 (unsigned long long)seg->ordinal, errno);
 }
 
+static const uint64_t fsync_bounds[OB_FSYNC_BUCKETS] = {
+    100000,   250000,    500000,    1000000,   2500000,   5000000,
+    10000000, 25000000, 50000000, 100000000, 250000000, UINT64_MAX};
+
+const uint64_t *ob_store_fsync_bounds_ns(void) {
+    return fsync_bounds;
+}
+
+static void note_fsync(struct ob_store *st, int64_t ns) {
+    size_t b = 0;
+    while (b + 1 < OB_FSYNC_BUCKETS && (uint64_t)ns > fsync_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&st->st_bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->st_fsyncs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->st_fsync_ns, (uint64_t)ns, memory_order_relaxed);
+}
+
 int ob_io_sync_fd(struct ob_store *st, int fd) {
+    int64_t t0 = ob_mono_ns();
     while (st->tio.fdatasync(fd) != 0)
         if (errno != EINTR) return ob_io_errno(errno);
+    note_fsync(st, ob_mono_ns() - t0);
     return 0;
 }
 

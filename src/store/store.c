@@ -21,6 +21,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -287,6 +288,16 @@ void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io) {
     pthread_mutex_lock(&st->mu);
     st->io = io ? *io : libc_io;
     pthread_mutex_unlock(&st->mu);
+}
+
+void ob_store_get_stats(const struct ob_store *st, struct ob_store_stats *out) {
+    struct ob_store *m = (struct ob_store *)st; /* atomics are read, not changed */
+    out->fsyncs = atomic_load_explicit(&m->st_fsyncs, memory_order_relaxed);
+    out->fsync_ns_sum = atomic_load_explicit(&m->st_fsync_ns, memory_order_relaxed);
+    out->bytes_written = atomic_load_explicit(&m->st_bytes, memory_order_relaxed);
+    out->write_errors = atomic_load_explicit(&m->st_errors, memory_order_relaxed);
+    for (size_t i = 0; i < OB_FSYNC_BUCKETS; i++)
+        out->fsync_bucket[i] = atomic_load_explicit(&m->st_bucket[i], memory_order_relaxed);
 }
 
 size_t ob_store_pending(const struct ob_store *st) {

@@ -69,6 +69,20 @@ void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io);
  * are closed and reopened on demand); 0: the default, 256. Every log's last segment
  * stays open regardless. */
 void ob_store_set_fd_limit(struct ob_store *st, size_t n);
+/* I/O statistics, updated by the storage thread (read with ob_store_get_stats). The
+ * fsync histogram uses OB_FSYNC_BUCKETS upper bounds (ob_store_fsync_bounds_ns). */
+#define OB_FSYNC_BUCKETS 12
+struct ob_store_stats {
+    uint64_t fsyncs;
+    uint64_t fsync_ns_sum;
+    uint64_t fsync_bucket[OB_FSYNC_BUCKETS]; /* counts per bucket, not cumulative */
+    uint64_t bytes_written;
+    uint64_t write_errors;
+};
+void ob_store_get_stats(const struct ob_store *st, struct ob_store_stats *out);
+/* Upper bound (ns) of each bucket; the last is UINT64_MAX. */
+const uint64_t *ob_store_fsync_bounds_ns(void);
+
 /* Number of submitted appends whose callbacks have not run yet. */
 size_t ob_store_pending(const struct ob_store *st);
 /* Runs the loop until nothing is pending. Returns the first error seen since the last

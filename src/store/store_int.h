@@ -142,6 +142,9 @@ struct ob_store {
     bool referenced;
     struct ob_seg *lru_head, *lru_tail; /* open sealed segments, most recent first */
     size_t nlru, fd_limit;
+    /* storage thread writes, any thread reads (relaxed atomics) */
+    _Atomic uint64_t st_fsyncs, st_fsync_ns, st_bytes, st_errors;
+    _Atomic uint64_t st_bucket[OB_FSYNC_BUCKETS];
     /* storage thread */
     struct ob_store_io tio; /* copy of io taken with each round */
     struct ob_log *dirty;   /* logs with an OB_FSYNC_INTERVAL sync owed */

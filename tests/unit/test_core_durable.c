@@ -431,6 +431,15 @@ static void test_disk_full(void **state)
     assert_int_equal(ob_bus_flush(bus), OB_EIO);
     g_fail_errno = 0;
     ob_store_set_io(bus->store, NULL);
+    struct ob_bus_stats stats;
+    ob_bus_get_stats(bus, &stats);
+    assert_true(stats.fsyncs >= 2); /* before-1/2 (one group commit or two), after */
+    assert_true(stats.bytes_written > 0);
+    assert_int_equal(stats.write_errors, 2); /* the ENOSPC round and the EIO round */
+    uint64_t sum = 0;
+    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) sum += stats.fsync_bucket[i];
+    assert_int_equal(sum, stats.fsyncs);
+    assert_true(stats.fsync_bound_ns[OB_STATS_FSYNC_BUCKETS - 1] == UINT64_MAX);
     ob_bus_close(bus);
     bus = open_bus();
     st = ob_stream_lookup(bus, "df");
