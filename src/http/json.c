@@ -151,8 +151,38 @@ json_t *ob_json_from_msg(const struct ob_msg *m, const char *stream, uint64_t se
     if (key.n)
         json_object_set_new(o, ob_utf8_valid(key.p, key.n) ? "key" : "key_base64",
                             ob_utf8_valid(key.p, key.n) ? slice_string(key) : slice_b64(key));
-    add_payload(o, ob_msg_payload(m), flags);
+    if (!(flags & OB_JSON_MSG_NO_PAYLOAD)) add_payload(o, ob_msg_payload(m), flags);
     return o;
+}
+
+static bool same_stream(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+const char *ob_json_msg_cached(struct ob_json_msg_cache *c, struct ob_msg *m, const char *stream,
+                               uint64_t seq, unsigned flags, size_t *len)
+{
+    if (c->msg != m || c->seq != seq || c->flags != flags || !same_stream(c->stream, stream)) {
+        ob_json_msg_cache_release(c);
+        json_t *j = ob_json_from_msg(m, stream, seq, flags);
+        c->json = ob_json_dump(j, &c->len);
+        json_decref(j);
+        c->msg = ob_msg_ref(m);
+        c->stream = stream ? ob_xstrdup(stream) : NULL;
+        c->seq = seq;
+        c->flags = flags;
+    }
+    *len = c->len;
+    return c->json;
+}
+
+void ob_json_msg_cache_release(struct ob_json_msg_cache *c)
+{
+    if (c->msg) ob_msg_unref(c->msg);
+    free(c->stream);
+    free(c->json);
+    memset(c, 0, sizeof *c);
 }
 
 /* ---- publish requests ----------------------------------------------------------- */

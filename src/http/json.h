@@ -23,7 +23,8 @@
 /* ---- messages ------------------------------------------------------------------- */
 
 enum ob_json_msg_flags {
-    OB_JSON_MSG_BASE64 = 1, /* always payload_base64, even for UTF-8 payloads */
+    OB_JSON_MSG_BASE64 = 1,     /* always payload_base64, even for UTF-8 payloads */
+    OB_JSON_MSG_NO_PAYLOAD = 2, /* leave the payload out (it travels beside the JSON) */
 };
 
 /*
@@ -34,6 +35,25 @@ enum ob_json_msg_flags {
  * ", " (HTTP field semantics). stream NULL / seq 0: not from a stream.
  */
 json_t *ob_json_from_msg(const struct ob_msg *m, const char *stream, uint64_t seq, unsigned flags);
+
+/*
+ * The last message serialized, for fan-out: one publish is delivered to many
+ * subscribers in a row, and each would otherwise encode the same JSON again. Holds a
+ * reference to the message (so its pointer cannot be reused while cached).
+ */
+struct ob_json_msg_cache {
+    struct ob_msg *msg;
+    char *stream;
+    uint64_t seq;
+    unsigned flags;
+    char *json;
+    size_t len;
+};
+/* The compact JSON of ob_json_from_msg(m, stream, seq, flags), from the cache when it
+ * is the same; valid until the next call or the release. */
+const char *ob_json_msg_cached(struct ob_json_msg_cache *c, struct ob_msg *m, const char *stream,
+                               uint64_t seq, unsigned flags, size_t *len);
+void ob_json_msg_cache_release(struct ob_json_msg_cache *c);
 
 /* RFC 3339 UTC time with nanoseconds of ts_ns into out (at least 40 bytes). */
 void ob_json_time(int64_t ts_ns, char *out, size_t n);

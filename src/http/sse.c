@@ -39,7 +39,8 @@ struct sse_client;
 
 struct sse_mod {
     struct ob_bus *bus;
-    uint64_t live_counter;
+    struct ob_feed_live live;
+    struct ob_json_msg_cache cache; /* one publish fans out to many clients in a row */
     uv_timer_t heartbeat;
     struct sse_client *clients;
     uint64_t heartbeat_ms;
@@ -82,12 +83,11 @@ static void put_message(struct ob_buf *b, struct sse_client *c, struct ob_msg *m
         put_data_lines(b, (const uint8_t *)s, strlen(s));
         free(s);
     } else {
-        json_t *j = ob_json_from_msg(m, stream, seq, 0);
         size_t len;
-        char *s = ob_json_dump(j, &len);
-        put_data_lines(b, (const uint8_t *)s, len); /* compact JSON: one line */
-        free(s);
-        json_decref(j);
+        const char *s = ob_json_msg_cached(&c->mod->cache, m, stream, seq, 0, &len);
+        ob_buf_append(b, "data: ", 6); /* compact JSON: one line */
+        ob_buf_append(b, s, len);
+        ob_buf_putc(b, '\n');
     }
     ob_buf_putc(b, '\n');
 }
@@ -264,7 +264,7 @@ static int subscribe_go(struct ob_http_req *req, struct sse_mod *mod, struct sub
     c->req = req;
     c->raw = a->raw;
     c->until_seq = a->until_seq;
-    a->opts.live_counter = &mod->live_counter;
+    a->opts.live_ids = &mod->live;
     int rc = ob_feed_open(&c->feed, mod->bus, &a->opts, on_feed, c);
     if (rc) {
         free(c);
@@ -303,7 +303,10 @@ static int subscribe(struct ob_http_req *req, void *arg)
 
 static void mod_free_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct sse_mod *mod = h->data;
+    ob_feed_live_release(&mod->live);
+    ob_json_msg_cache_release(&mod->cache);
+    free(mod);
 }
 
 static void mod_free(void *arg)

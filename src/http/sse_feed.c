@@ -25,7 +25,7 @@ struct ob_feed {
     struct ob_sub **subs;
     ob_feed_fn fn;
     void *arg;
-    uint64_t *live_counter;
+    struct ob_feed_live *live;
     struct ob_msg *last_live; /* live mode: de-duplicates overlapping filters */
     char *stream;             /* stream mode: the stream's name */
     uint64_t cursor;          /* stream mode: next sequence to look at */
@@ -207,9 +207,19 @@ static void on_live(void *arg, const struct ob_delivery *d)
     if (f->closed || d->msg == f->last_live) return;
     if (f->last_live) ob_msg_unref(f->last_live);
     f->last_live = ob_msg_ref(d->msg);
-    char id[32];
-    snprintf(id, sizeof id, "%" PRIu64, ++*f->live_counter);
-    f->fn(f->arg, d->msg, NULL, 0, id);
+    struct ob_feed_live *l = f->live;
+    if (l->last != d->msg) {
+        if (l->last) ob_msg_unref(l->last);
+        l->last = ob_msg_ref(d->msg);
+        snprintf(l->id, sizeof l->id, "%" PRIu64, ++l->counter);
+    }
+    f->fn(f->arg, d->msg, NULL, 0, l->id);
+}
+
+void ob_feed_live_release(struct ob_feed_live *l)
+{
+    if (l->last) ob_msg_unref(l->last);
+    l->last = NULL;
 }
 
 /* ---- open / close ----------------------------------------------------------------- */
@@ -248,7 +258,7 @@ int ob_feed_open(struct ob_feed **out, struct ob_bus *bus, const struct ob_feed_
     f->bus = bus;
     f->fn = fn;
     f->arg = arg;
-    f->live_counter = o->live_counter;
+    f->live = o->live_ids;
     f->nfilters = o->nfilters;
     f->filters = ob_xcalloc(o->nfilters, sizeof *f->filters);
     f->subs = ob_xcalloc(o->nfilters, sizeof *f->subs);

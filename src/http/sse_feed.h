@@ -16,8 +16,9 @@
  *    briefly with a growing delay until the stream caught up. Pausing costs nothing:
  *    the cursor just stops, so a slow reader never makes the server buffer.
  *  - live mode otherwise: direct subscriptions; ids are decimal numbers from a counter
- *    shared by the listener (monotonic, not resumable). A live feed cannot pause: the
- *    caller decides what to do with a slow reader (cut it off).
+ *    shared by the listener, one per message (every subscriber sees the same id for
+ *    the same message; monotonic, not resumable). A live feed cannot pause: the caller
+ *    decides what to do with a slow reader (cut it off).
  *
  * Threading: the bus loop. Ownership: the feed copies its options; the message given
  * to the callback is borrowed for the call (ob_msg_ref to keep it); id is valid for the
@@ -33,6 +34,16 @@
 
 struct ob_feed;
 
+/* Live ids shared by the feeds of one listener: a message delivered to many feeds in a
+ * row (one publish fans out consecutively) keeps one id. Zero-initialize; release with
+ * ob_feed_live_release. */
+struct ob_feed_live {
+    uint64_t counter;
+    struct ob_msg *last; /* a reference, so the pointer cannot be reused meanwhile */
+    char id[24];
+};
+void ob_feed_live_release(struct ob_feed_live *l);
+
 typedef void (*ob_feed_fn)(void *arg, struct ob_msg *m, const char *stream, uint64_t seq,
                            const char *id);
 
@@ -44,7 +55,7 @@ struct ob_feed_opts {
     bool live;          /* force live mode */
     bool resume;        /* stream mode: start at from_seq instead of new messages only */
     uint64_t from_seq;
-    uint64_t *live_counter; /* live ids come from ++*live_counter; required */
+    struct ob_feed_live *live_ids; /* where live ids come from; required */
 };
 
 /* 0, OB_EBADSUBJECT for a bad filter, OB_ENOENT if opts->stream does not exist,

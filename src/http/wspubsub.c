@@ -36,7 +36,8 @@
 
 struct wsmod {
     struct ob_bus *bus;
-    uint64_t live_counter;
+    struct ob_feed_live live;
+    struct ob_json_msg_cache cache; /* one publish fans out to many clients in a row */
 };
 
 struct wsub;
@@ -53,6 +54,7 @@ struct wsub {
     struct wsc *c;
     struct wsub *next;
     char *id;
+    char *id_json; /* id as a JSON string, escaped once */
     struct ob_feed *feed;
     bool live;
 };
@@ -88,29 +90,13 @@ static int send_err_code(struct wsc *c, json_t *req, int err, const char *detail
     return send_error(c, req, status, slug, detail ? detail : ob_strerror(err));
 }
 
-/* Binary delivery: [u32 BE header length][header JSON][payload]. One copy into the
- * frame buffer (the layer copies once more only with permessage-deflate). */
-static void send_binary(struct wsc *c, json_t *hdr, struct ob_msg *m)
-{
-    size_t len;
-    char *s = ob_json_dump(hdr, &len);
-    struct ob_slice p = ob_msg_payload(m);
-    uint8_t *frame = ob_xmalloc(4 + len + p.n);
-    frame[0] = (uint8_t)(len >> 24), frame[1] = (uint8_t)(len >> 16);
-    frame[2] = (uint8_t)(len >> 8), frame[3] = (uint8_t)len;
-    memcpy(frame + 4, s, len);
-    if (p.n) memcpy(frame + 4 + len, p.p, p.n);
-    ob_ws_conn_send(c->ws, OB_WS_OP_BINARY, frame, 4 + len + p.n);
-    free(frame);
-    free(s);
-}
-
 /* ---- subscriptions ---------------------------------------------------------------- */
 
 static void sub_free(struct wsub *s)
 {
     ob_feed_close(s->feed);
     free(s->id);
+    free(s->id_json);
     free(s);
 }
 
@@ -122,6 +108,16 @@ static struct wsub **sub_find(struct wsc *c, const char *id)
     return pp;
 }
 
+/* {"op":"msg","sub":..,"id":..,"message":..} around the cached message JSON: the
+ * message is encoded once per publish, not once per subscriber. */
+static void put_delivery(struct ob_buf *b, struct wsub *s, const char *id, const char *msg,
+                         size_t n)
+{
+    ob_buf_printf(b, "{\"op\":\"msg\",\"sub\":%s,\"id\":\"%s\",\"message\":", s->id_json, id);
+    ob_buf_append(b, msg, n);
+    ob_buf_putc(b, '}');
+}
+
 static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t seq, const char *id)
 {
     struct wsub *s = arg;
@@ -131,19 +127,21 @@ static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t se
         send_error(c, NULL, 410, "stream-deleted", s->id);
         return;
     }
-    json_t *msg = ob_json_from_msg(m, stream, seq, 0);
+    size_t n;
+    unsigned flags = c->binary ? OB_JSON_MSG_NO_PAYLOAD : 0;
+    const char *msg = ob_json_msg_cached(&c->mod->cache, m, stream, seq, flags, &n);
+    struct ob_buf b = OB_BUF_INIT;
+    if (c->binary) ob_buf_append(&b, "\0\0\0\0", 4);
+    put_delivery(&b, s, id, msg, n);
     if (c->binary) {
-        json_object_del(msg, "payload");
-        json_object_del(msg, "payload_base64");
+        size_t hl = b.len - 4;
+        b.p[0] = (uint8_t)(hl >> 24), b.p[1] = (uint8_t)(hl >> 16);
+        b.p[2] = (uint8_t)(hl >> 8), b.p[3] = (uint8_t)hl;
+        struct ob_slice p = ob_msg_payload(m);
+        ob_buf_append(&b, p.p, p.n);
     }
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:o}", "op", "msg", "sub", s->id, "id", id, "message", msg);
-    if (c->binary) {
-        send_binary(c, j, m);
-        json_decref(j);
-    } else {
-        send_json(c, j);
-    }
+    ob_ws_conn_send(c->ws, c->binary ? OB_WS_OP_BINARY : OB_WS_OP_TEXT, b.p, b.len);
+    ob_buf_release(&b);
     if (!ob_ws_conn_congested(c->ws)) return;
     if (s->live) {
         OB_WARN("ws", "slow client cut off", "peer=%s", ob_ws_conn_peer_name(c->ws));
@@ -186,8 +184,7 @@ static int sub_authorize(struct wsc *c, const char **filters, size_t n)
 static int sub_open(struct wsc *c, struct wsub *s, json_t *op, const char **filters, size_t n)
 {
     json_t *fs = json_object_get(op, "from_seq"), *st = json_object_get(op, "stream");
-    struct ob_feed_opts o = {
-        .filters = filters, .nfilters = n, .live_counter = &c->mod->live_counter};
+    struct ob_feed_opts o = {.filters = filters, .nfilters = n, .live_ids = &c->mod->live};
     if (st && !json_is_string(st)) return OB_EINVAL;
     o.stream = json_string_value(st);
     if (fs) {
@@ -221,9 +218,11 @@ static int op_sub(struct wsc *c, json_t *op, json_t *req)
     struct wsub *s = ob_xcalloc(1, sizeof *s);
     s->c = c;
     s->id = ob_xstrdup(id);
+    s->id_json = json_dumps(idj, JSON_ENCODE_ANY);
     rc = sub_open(c, s, op, filters, n);
     if (rc) {
         free(s->id);
+        free(s->id_json);
         free(s);
         return send_err_code(c, req, rc,
                              rc == OB_EINVAL ? "from_seq needs a capturing stream" : NULL);
@@ -399,11 +398,19 @@ static void on_close(struct ob_ws_conn *ws, uint16_t code)
     conn_unref(c);
 }
 
+static void mod_free(void *arg)
+{
+    struct wsmod *mod = arg;
+    ob_feed_live_release(&mod->live);
+    ob_json_msg_cache_release(&mod->cache);
+    free(mod);
+}
+
 int ob_http_mod_wspubsub(struct ob_http_router *r, const struct ob_proto_host *host)
 {
     struct wsmod *mod = ob_xcalloc(1, sizeof *mod);
     mod->bus = host->bus;
-    ob_http_router_on_free(r, free, mod);
+    ob_http_router_on_free(r, mod_free, mod);
     struct ob_ws_endpoint ep = {
         .subprotocols = subprotocols,
         .nsubprotocols = 2,
