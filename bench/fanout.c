@@ -1,12 +1,14 @@
 /*
  * fanout.c — the fan-out load generator for bench/sse_ws.sh: N subscribers over SSE or
  * WebSocket on one libuv loop, plus one publisher issuing HTTP POSTs on a keep-alive
- * connection, one at a time (each waits for its answer, so the publisher goes as fast
- * as the server takes messages). The same program drives omnibus and nginx+nchan;
- * only the paths (and, for omnibus WebSocket, the subscribe message) differ.
+ * connection, with up to --pipeline requests in flight (HTTP/1.1 pipelining; 1: each
+ * waits for its answer), so the publisher goes as fast as the server takes messages.
+ * The same program drives omnibus and nginx+nchan; only the paths (and, for omnibus
+ * WebSocket, the subscribe message) differ.
  *
  *   bench_fanout --port P --mode sse|ws --sub-path PATH --pub-path PATH
- *                [--ws-sub JSON] [--conns 1000] [--msgs 200] [--size 100] [--timeout 60]
+ *                [--ws-sub JSON] [--conns 1000] [--msgs 200] [--size 100] [--pipeline 1]
+ *                [--timeout 60]
  *
  * Counting: SSE events are counted by their "data:" lines (each message is one line of
  * data), WebSocket messages by data frames (the reply to --ws-sub is not counted).
@@ -41,7 +43,7 @@ static struct {
     int port;
     bool ws;
     const char *sub_path, *pub_path, *ws_sub;
-    long conns, msgs, size, timeout_s;
+    long conns, msgs, size, timeout_s, pipeline, inflight;
     struct sub *subs;
     long ready, done_subs, delivered;
     int64_t t_first_pub, t_last;
@@ -240,7 +242,10 @@ static void pub_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         fprintf(stderr, "publisher closed: %s\n", uv_strerror((int)n));
         exit(1);
     }
-    if (B.resp_len + (size_t)n >= sizeof B.resp) B.resp_len = 0;
+    if (B.resp_len + (size_t)n >= sizeof B.resp) {
+        fprintf(stderr, "publisher: answers too large\n");
+        exit(1);
+    }
     memcpy(B.resp + B.resp_len, buf->base, (size_t)n);
     B.resp_len += (size_t)n;
     B.resp[B.resp_len] = 0;
@@ -256,15 +261,19 @@ static void pub_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     memmove(B.resp, B.resp + total, B.resp_len - total);
     B.resp_len -= total;
+    B.inflight--;
     publish_next();
+    if (B.resp_len) pub_read(st, 0, buf); /* more answers in this read */
 }
 
 static void publish_next(void)
 {
     if (B.published == 0) B.t_first_pub = ob_mono_ns();
-    if (B.published >= B.msgs) return;
-    B.published++;
-    send_copy((uv_stream_t *)&B.pub, B.pub_req, B.pub_req_len);
+    while (B.published < B.msgs && B.inflight < B.pipeline) {
+        B.published++;
+        B.inflight++;
+        send_copy((uv_stream_t *)&B.pub, B.pub_req, B.pub_req_len);
+    }
 }
 
 static void pub_connected(uv_connect_t *c, int status)
@@ -301,7 +310,7 @@ static void build_pub_request(void)
 
 static void parse_args(int argc, char **argv)
 {
-    B.conns = 1000, B.msgs = 200, B.size = 100, B.timeout_s = 60;
+    B.conns = 1000, B.msgs = 200, B.size = 100, B.timeout_s = 60, B.pipeline = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--port"))
@@ -322,6 +331,8 @@ static void parse_args(int argc, char **argv)
             B.size = atol(v);
         else if (!strcmp(k, "--timeout"))
             B.timeout_s = atol(v);
+        else if (!strcmp(k, "--pipeline"))
+            B.pipeline = atol(v) > 0 ? atol(v) : 1;
         else {
             fprintf(stderr, "unknown option %s\n", k);
             exit(2);
