@@ -167,6 +167,18 @@ req POST /v1/streams/ORD/consumers/lp/pull $J -d '{"max_wait_ms":200}'
 expect 200
 check '.messages | length' 0
 
+# a pull whose client gives up is cancelled: what it is handed afterwards goes back at
+# once (nak), so the next pull gets it now rather than after the 30 s lease
+curl -s -m 1 -o /dev/null -X POST $J -d '{"max_wait_ms":4000}' "$U/v1/streams/ORD/consumers/lp/pull"
+req POST /v1/subjects/orders.abandoned -d gone-client
+expect 200
+req POST /v1/streams/ORD/consumers/lp/pull $J -d '{"max_wait_ms":8000}'
+expect 200
+check '.messages[0].message.payload' gone-client
+check '.messages[0].delivery_count' 2
+req POST /v1/streams/ORD/consumers/lp/ack $J -d "{\"ack_ids\":[\"$(field '.messages[0].ack_id')\"]}"
+check .acked 1
+
 # 429: at most OB_REST_MAX_PULLS (2 here) pulls wait at once
 pulls=""
 for i in 1 2; do
