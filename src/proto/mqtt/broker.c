@@ -10,9 +10,11 @@
  * A persistent session's record (stream "mqtt_sessions", compacted by key = client id)
  * holds what the core does not: the MQTT version, the session expiry interval and the
  * subscriptions with their options. Format (little-endian):
- *   u8 2 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
- *   u32 consumer generation, u16 len, filter }
- * with options = qos | no_local<<2 | rap<<3 | rh<<4.
+ *   u8 3 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
+ *   u32 consumer generation, u16 len, filter }, u16 m, m x u16 packet id
+ * with options = qos | no_local<<2 | rap<<3 | rh<<4, and the packet ids those of inbound
+ * QoS 2 messages published but not yet released (PUBREL): exactly once across a
+ * restart, a resent PUBLISH with one of them is acknowledged, not published again.
  * An empty payload deletes the session. The consumers named in subscribe.c hold the
  * queued messages and acks; at start-up, consumers no record refers to are deleted.
  */
@@ -22,6 +24,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +77,7 @@ static int publish_record(struct msess *s, const struct ob_buf *body, ob_publish
 int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
 {
     struct ob_buf b = OB_BUF_INIT;
-    ob_buf_putc(&b, 2);
+    ob_buf_putc(&b, 3);
     ob_buf_putc(&b, s->version);
     ob_buf_put_u32le(&b, s->expiry);
     uint32_t n = 0;
@@ -89,6 +92,9 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
         ob_buf_put_u16le(&b, (uint16_t)len);
         ob_buf_append(&b, u->filter, len);
     }
+    ob_buf_put_u16le(&b, (uint16_t)s->nq2in);
+    for (size_t i = 0; i < s->nq2in; i++)
+        ob_buf_put_u16le(&b, s->q2in[i]);
     s->saved = true;
     int rc = publish_record(s, &b, cb, arg);
     ob_buf_release(&b);
@@ -171,7 +177,7 @@ static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
 static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)
 {
     struct ob_slice key = ob_msg_key(m), body = ob_msg_payload(m);
-    if (!key.n || body.n < 10 || body.p[0] != 2) return;
+    if (!key.n || body.n < 10 || body.p[0] != 3) return;
     struct msess *s = ob_mqtt_sess_find(b, key);
     if (s) return; /* compaction keeps the newest; the scan sees each key once */
     s = ob_mqtt_sess_create(b, key);
@@ -180,8 +186,17 @@ static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)
     s->expiry = ob_get_u32le(body.p + 2);
     uint32_t n = ob_get_u32le(body.p + 6);
     const uint8_t *p = body.p + 10, *end = body.p + body.n;
-    for (uint32_t i = 0; i < n && load_sub(s, &p, end); i++)
-        ;
+    uint32_t i = 0;
+    while (i < n && load_sub(s, &p, end))
+        i++;
+    uint16_t nq2 = i == n && end - p >= 2 ? ob_get_u16le(p) : 0;
+    p += 2;
+    if (nq2 && end - p >= 2 * (ptrdiff_t)nq2) {
+        s->q2in = ob_xmalloc(nq2 * sizeof *s->q2in);
+        s->q2in_cap = s->nq2in = nq2;
+        for (i = 0; i < nq2; i++)
+            s->q2in[i] = ob_get_u16le(p + 2 * i);
+    }
     if (s->expiry != UINT32_MAX) s->expires_ns = ob_mono_ns() + (int64_t)s->expiry * OB_NS_PER_SEC;
 }
 

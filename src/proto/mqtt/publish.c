@@ -140,6 +140,16 @@ static void pend_publish(struct ob_mqtt_broker *b, struct pend *p, struct ob_msg
     if (rc) ob_mqtt_pend_cb(p, rc, NULL);
 }
 
+/* A persistent session's record (with its inbound QoS 2 packet ids) written before p
+ * leaves: exactly-once survives a restart. */
+static void pend_save(struct ob_mqtt_conn *c, struct pend *p)
+{
+    if (!c->s || !ob_mqtt_sess_persistent(c->s)) return;
+    p->waits++;
+    int rc = ob_mqtt_sess_save(c->s, ob_mqtt_pend_cb, p);
+    if (rc) ob_mqtt_pend_cb(p, rc, NULL);
+}
+
 /* ---- the bus message ---------------------------------------------------------------- */
 
 static struct ob_header hdr(const char *name, struct ob_slice v)
@@ -244,6 +254,7 @@ static void publish_msg(struct ob_mqtt_conn *c, const struct ob_mqtt_publish *pu
     if (pub->qos == 2) q2_add(c->s, pub->packet_id);
     pend_publish(b, p, m, false);
     if (pub->retain) pend_publish(b, p, m, true);
+    if (pub->qos == 2) pend_save(c, p); /* the packet id, durable with the message */
     ob_mqtt_pend_ready(p);
     if (c->npend >= MQTT_MAX_PENDING_IN && !c->paused && c->out->pause) {
         c->paused = true;
@@ -295,14 +306,19 @@ void ob_mqtt_handle_pubrel(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *
     uint16_t pid = pkt->ack.packet_id;
     struct ob_mqtt_packet a = {.type = OB_MQTT_PUBCOMP};
     a.ack.packet_id = pid;
-    if (q2_has(c->s, pid))
+    bool had = q2_has(c->s, pid);
+    if (had)
         q2_remove(c->s, pid);
     else if (c->version == OB_MQTT_V5)
         a.ack.reason = OB_MQTT_RC_PACKET_ID_NOT_FOUND;
-    /* Behind any ack still waiting for the store, so the order holds. */
-    if (c->phead) {
+    bool save = had && c->s && ob_mqtt_sess_persistent(c->s);
+    /* Behind any ack still waiting for the store, so the order holds; and for a
+     * persistent session only once the released id is durable (the client may reuse
+     * it at once, and a stale one would swallow the next message after a restart). */
+    if (c->phead || save) {
         struct pend *p = ob_mqtt_pend_new(c, OB_MQTT_PUBCOMP, pid);
         p->reason = a.ack.reason;
+        if (save) pend_save(c, p);
         ob_mqtt_pend_ready(p);
         return;
     }

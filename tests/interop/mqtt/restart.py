@@ -4,6 +4,11 @@
   restart.py retain TOPIC PAYLOAD           a retained QoS 1 message
   restart.py verify CID TOPIC ACKFILE       reconnect: session present, every acked id
                                             received (none twice), retained still there
+  restart.py q2pub TOPIC                    a persistent publisher sends a QoS 2 PUBLISH
+                                            and gets PUBREC, no PUBREL (then kill -9)
+  restart.py q2verify TOPIC                 it resends the PUBLISH (DUP) after the restart:
+                                            PUBREC, PUBREL, PUBCOMP; the subscriber gets
+                                            the message exactly once
 """
 import os
 import socket
@@ -11,7 +16,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raw import PUBACK, Closed, Raw  # noqa: E402
+from raw import PUBACK, PUBCOMP, PUBREC, PUBREL, Closed, Raw  # noqa: E402
 
 
 def subscribe(cid, topic):
@@ -83,7 +88,46 @@ def verify(cid, topic, ackfile):
     assert m["retain"] and m["payload"] == b"survives", m
 
 
+def q2pub(topic):
+    s = Raw(4)
+    s.connect_ok("q2-sub", clean=False)
+    s.sub_ok(topic, opts=2)
+    s.disconnect()
+    c = Raw(4)
+    c.connect_ok("q2-pub", clean=False)
+    c.publish(topic, "exactly-once", qos=2, pid=77)
+    assert c.read_ack(PUBREC)[0] == 77
+    c.close()
+
+
+def q2verify(topic):
+    c = Raw(4)
+    sp, _ = c.connect_ok("q2-pub", clean=False)
+    assert sp == 1, "publisher session lost"
+    c.publish(topic, "exactly-once", qos=2, pid=77, dup=True)
+    assert c.read_ack(PUBREC)[0] == 77
+    c.ack(PUBREL, 77)
+    assert c.read_ack(PUBCOMP)[0] == 77
+    s = Raw(4)
+    s.connect_ok("q2-sub", clean=False)
+    got = []
+    s.sock.settimeout(2)
+    try:
+        while True:
+            m = s.read_publish()
+            got.append(m["payload"])
+            if m["qos"] == 2:
+                s.ack(PUBREC, m["pid"])
+                s.read_ack(PUBREL)
+                s.ack(PUBCOMP, m["pid"])
+    except (socket.timeout, TimeoutError):
+        pass
+    print("qos2 copies after restart:", len(got))
+    assert got == [b"exactly-once"], got
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"subscribe": subscribe, "retain": retain,
-     "publish": lambda t, n, f: publish(t, int(n), f), "verify": verify}[cmd](*args)
+     "publish": lambda t, n, f: publish(t, int(n), f), "verify": verify,
+     "q2pub": q2pub, "q2verify": q2verify}[cmd](*args)
