@@ -6,6 +6,10 @@
 #   bench/mqtt.sh [BUILD_DIR]            (BUILD_DIR defaults to build)
 #   OB_BENCH_IDLE=10000                  idle connections for the memory row
 #
+# With node, a second table compares MQTT over WebSocket with TCP using MQTT.js
+# (bench/mqtt.ws.mjs; npm packages of tests/interop/mqtt/node): omnibus's /mqtt on the
+# http listener, and a mosquitto websockets listener when this mosquitto can open one.
+#
 # mosquitto runs with: listener PORT 127.0.0.1, allow_anonymous true,
 # max_queued_messages 0 (no per-client queue limit), set_tcp_nodelay true, no
 # persistence. omnibus runs with its defaults plus connection limits raised for the idle
@@ -47,8 +51,10 @@ wait_port() {
 
 obport=$(free_port)
 mqport=$(free_port)
+hport=$(free_port)
 "$ob" serve --data-dir "$tmp/data" --no-default-listeners \
-    --set "listeners.mqtt=127.0.0.1:$obport" --set limits.max_connections=50000 \
+    --set "listeners.mqtt=127.0.0.1:$obport" --set "listeners.http=127.0.0.1:$hport" \
+    --set limits.max_connections=50000 \
     --set limits.max_connections_per_ip=50000 --set log.level=warn >"$tmp/omnibus.log" 2>&1 &
 obpid=$!
 cat >"$tmp/mosquitto.conf" <<EOF
@@ -133,3 +139,28 @@ echo
 echo "| idle connections | omnibus bytes/conn | mosquitto bytes/conn |"
 echo "|---|---:|---:|"
 echo "| $idle | $obidle | $mqidle |"
+
+here=$(cd "$(dirname "$0")" && pwd)
+if command -v node >/dev/null && sh "$here/../tests/interop/mqtt/node/ensure.sh" >/dev/null 2>&1; then
+    wsport=$(free_port)
+    printf 'listener %s\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n' \
+        "$wsport" >"$tmp/mosquitto-ws.conf"
+    mosquitto -c "$tmp/mosquitto-ws.conf" >"$tmp/mosquitto-ws.log" 2>&1 &
+    wspid=$!
+    sleep 0.5
+    js() { timeout 120 node "$here/mqtt.ws.mjs" "$1" 50000 2>/dev/null | awk -F'[ =]' '{ print $2 }'; }
+    otcp=$(js "mqtt://127.0.0.1:$obport")
+    ows=$(js "ws://127.0.0.1:$hport/mqtt")
+    mtcp=$(js "mqtt://127.0.0.1:$mqport")
+    if kill -0 "$wspid" 2>/dev/null; then
+        mws=$(js "ws://127.0.0.1:$wsport/mqtt")
+        kill "$wspid" 2>/dev/null
+    else
+        mws="n/a (websockets listener failed to start)"
+    fi
+    echo
+    echo "| MQTT.js QoS 0 1→1, 50,000 × 64 B | omnibus msgs/s | mosquitto msgs/s |"
+    echo "|---|---:|---:|"
+    echo "| TCP | $otcp | $mtcp |"
+    echo "| WebSocket | $ows | $mws |"
+fi
