@@ -59,6 +59,19 @@ struct ob_limits_config {
     uint64_t idle_timeout_ms;        /* 0: none */
 };
 
+/* The HTTP server layer (struct ob_http_options in src/http/server.h). */
+struct ob_http_config {
+    uint64_t header_timeout_ms;    /* 0: none */
+    uint64_t keepalive_timeout_ms; /* 0: none */
+    uint64_t max_header_bytes;     /* needs a restart */
+    uint64_t max_headers;          /* needs a restart */
+    uint64_t h2_max_streams;       /* needs a restart */
+    char **cors_origins;           /* origins, or the single entry "*"; none: CORS off */
+    size_t ncors_origins;
+    bool access_log;
+    bool gzip;
+};
+
 struct ob_store_config {
     int fsync; /* enum ob_fsync */
     uint64_t fsync_interval_ms;
@@ -86,6 +99,7 @@ struct ob_config {
     struct ob_log_config log;
     struct ob_listen_config listeners[OB_NLISTENERS];
     struct ob_limits_config limits;
+    struct ob_http_config http;
     struct ob_store_config store;
     struct ob_auth_config auth;
     struct ob_stream_decl *streams;
@@ -130,8 +144,9 @@ int ob_config_set(struct ob_config *cfg, const char *assignment, const char *sou
 void ob_config_release(struct ob_config *cfg);
 
 /* Whether a change to key (e.g. "log.level", "auth.users") takes effect on SIGHUP:
- * log.*, limits.* (but max_msg_size) and auth.* do; listeners, data_dir, store and
- * streams need a restart. false for unknown keys. */
+ * log.*, limits.* (but max_msg_size), http.* (but max_header_bytes, max_headers and
+ * h2_max_streams) and auth.* do; listeners, data_dir, store and streams need a
+ * restart. false for unknown keys. */
 bool ob_config_key_reloadable(const char *key);
 
 /* Calls fn once per leaf key (lists count as one key) whose value differs between a

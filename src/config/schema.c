@@ -27,7 +27,8 @@ enum fkind {
     F_UINT,
     F_DURATION,
     F_LISTEN,
-    F_ACTIONS
+    F_ACTIONS,
+    F_BOOL
 };
 
 enum {
@@ -35,6 +36,7 @@ enum {
     F_RELOAD = 2,     /* applied on SIGHUP (inherited by children) */
     F_EMPTY_NULL = 4, /* F_STR: "" is stored as NULL */
     F_RESTART = 8,    /* needs a restart even inside a reloadable section */
+    F_ONE_OK = 16,    /* F_STRLIST: a single value is a list of one ("*" for ["*"]) */
 };
 
 struct ctx;
@@ -49,7 +51,9 @@ struct field {
     const char *const *names; /* F_ENUM: the value is the index of the name */
     uint64_t min, max;        /* F_SIZE, F_UINT, F_DURATION */
     const char *(*check)(const char *s); /* F_STR, F_STRLIST items: error text or NULL */
-    void (*init)(void *elem);            /* F_LIST: defaults of a new element */
+    /* F_STRLIST: checks the items together (after each passed check): error or NULL */
+    const char *(*list_check)(char *const *items, size_t n);
+    void (*init)(void *elem); /* F_LIST: defaults of a new element */
     /* F_LIST: checks element i against the whole config built so far */
     void (*post)(struct ctx *c, const struct cfg_node *item, void *arr, size_t i, const char *path);
     unsigned flags;
@@ -110,6 +114,32 @@ static const char *check_hash(const char *s)
 static const char *check_nonempty(const char *s)
 {
     return *s ? NULL : "must not be empty";
+}
+
+/* A serialized origin as browsers send it (RFC 6454 §6.2): scheme "://" host
+ * [":" port], no path, no trailing slash; compared byte for byte, so no upper case. */
+static const char *check_origin(const char *s)
+{
+    static const char *const want =
+        "expected \"*\" or an origin scheme://host[:port] in lower case without a path, "
+        "like https://app.example.com";
+    if (!strcmp(s, "*")) return NULL;
+    size_t scheme = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+    if (scheme == 0 || strncmp(s + scheme, "://", 3) != 0) return want;
+    const char *host = s + scheme + 3;
+    size_t hn = host[0] == '[' ? strcspn(host, "]") + 1
+                               : strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-_");
+    if (hn == 0 || (host[0] == '[' && host[hn - 1] != ']')) return want;
+    const char *rest = host + hn;
+    if (*rest == ':' && rest[1] && strspn(rest + 1, "0123456789") == strlen(rest + 1)) return NULL;
+    return *rest ? want : NULL;
+}
+
+static const char *check_origin_list(char *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i] && !strcmp(items[i], "*") && n > 1) return "\"*\" must be the only entry";
+    return NULL;
 }
 
 /* ---- list element defaults and cross-checks ------------------------------------- */
@@ -245,6 +275,46 @@ static const struct field limits_fields[] = {
     {0},
 };
 
+/* Timeouts, CORS, the access log and gzip apply to running listeners on SIGHUP; the
+ * parser limits and HTTP/2 settings are fixed when a listener starts. */
+static const struct field http_fields[] = {
+    {.name = "header_timeout",
+     .kind = F_DURATION,
+     FIELD(struct ob_http_config, header_timeout_ms),
+     .max = 3600000},
+    {.name = "keepalive_timeout",
+     .kind = F_DURATION,
+     FIELD(struct ob_http_config, keepalive_timeout_ms),
+     .max = 86400000},
+    {.name = "max_header_bytes",
+     .kind = F_SIZE,
+     FIELD(struct ob_http_config, max_header_bytes),
+     .min = 1 * KiB,
+     .max = 1 * MiB,
+     .flags = F_RESTART},
+    {.name = "max_headers",
+     .kind = F_UINT,
+     FIELD(struct ob_http_config, max_headers),
+     .min = 1,
+     .max = 10000,
+     .flags = F_RESTART},
+    {.name = "h2_max_streams",
+     .kind = F_UINT,
+     FIELD(struct ob_http_config, h2_max_streams),
+     .min = 1,
+     .max = 100000,
+     .flags = F_RESTART},
+    {.name = "cors_origins",
+     .kind = F_STRLIST,
+     LIST(struct ob_http_config, cors_origins, ncors_origins),
+     .check = check_origin,
+     .list_check = check_origin_list,
+     .flags = F_ONE_OK},
+    {.name = "access_log", .kind = F_BOOL, FIELD(struct ob_http_config, access_log)},
+    {.name = "gzip", .kind = F_BOOL, FIELD(struct ob_http_config, gzip)},
+    {0},
+};
+
 static const struct field store_fields[] = {
     {.name = "fsync", .kind = F_ENUM, FIELD(struct ob_store_config, fsync), .names = fsync_names},
     {.name = "fsync_interval_ms",
@@ -368,6 +438,11 @@ static const struct field root_fields[] = {
      .kind = F_MAP,
      FIELD(struct ob_config, limits),
      .sub = limits_fields,
+     .flags = F_RELOAD},
+    {.name = "http",
+     .kind = F_MAP,
+     FIELD(struct ob_config, http),
+     .sub = http_fields,
      .flags = F_RELOAD},
     {.name = "store", .kind = F_MAP, FIELD(struct ob_config, store), .sub = store_fields},
     {.name = "auth",
@@ -509,6 +584,22 @@ static void build_number(struct ctx *c, const struct field *f, const struct cfg_
     *(uint64_t *)at = v;
 }
 
+/* YAML 1.2 core schema booleans; yes/no/on/off are strings there, so refused. */
+static void build_bool(struct ctx *c, const struct cfg_node *n, char *at, const char *path)
+{
+    static const char *const t[] = {"true", "True", "TRUE"};
+    static const char *const f[] = {"false", "False", "FALSE"};
+    const char *s = scalar_of(c, n, path, "true or false");
+    if (!s) return;
+    for (size_t i = 0; i < 3; i++) {
+        if (!strcmp(s, t[i]) || !strcmp(s, f[i])) {
+            *(bool *)at = !strcmp(s, t[i]);
+            return;
+        }
+    }
+    errorf(c, n, false, path, "expected true or false, got \"%s\"", s);
+}
+
 static void build_listen(struct ctx *c, const struct cfg_node *n, char *at, const char *path)
 {
     const char *s = scalar_of(c, n, path, "host:port or \"off\"");
@@ -548,17 +639,24 @@ static void build_strlist(struct ctx *c, const struct field *f, const struct cfg
 {
     char ***arr = (char ***)(base + f->off);
     size_t *count = (size_t *)(base + f->count_off);
-    if (n->kind != CFG_SEQ) {
+    if (n->kind == CFG_SCALAR && (f->flags & F_ONE_OK)) {
+        *arr = ob_xcalloc(1, sizeof **arr);
+        *count = 1;
+        build_str(c, f, n, (char *)&(*arr)[0], path);
+    } else if (n->kind != CFG_SEQ) {
         errorf(c, n, false, path, "expected a list, not %s", kind_name(n));
         return;
+    } else {
+        *arr = ob_xcalloc(n->n, sizeof **arr);
+        *count = n->n;
+        for (size_t i = 0; i < n->n; i++) {
+            char *p = index_path(path, i);
+            build_str(c, f, n->kids[i], (char *)&(*arr)[i], p);
+            free(p);
+        }
     }
-    *arr = ob_xcalloc(n->n, sizeof **arr);
-    *count = n->n;
-    for (size_t i = 0; i < n->n; i++) {
-        char *p = index_path(path, i);
-        build_str(c, f, n->kids[i], (char *)&(*arr)[i], p);
-        free(p);
-    }
+    const char *bad = f->list_check ? f->list_check(*arr, *count) : NULL;
+    if (bad) errorf(c, n, false, path, "%s", bad);
 }
 
 static void build_list(struct ctx *c, const struct field *f, const struct cfg_node *n, char *base,
@@ -611,6 +709,9 @@ static void build_field(struct ctx *c, const struct field *f, const struct cfg_n
         break;
     case F_ACTIONS:
         build_actions(c, n, at, path);
+        break;
+    case F_BOOL:
+        build_bool(c, n, at, path);
         break;
     }
 }
@@ -713,6 +814,8 @@ static bool field_equal(const struct field *f, const char *a, const char *b)
         return *(const int *)x == *(const int *)y;
     case F_ACTIONS:
         return *(const unsigned *)x == *(const unsigned *)y;
+    case F_BOOL:
+        return *(const bool *)x == *(const bool *)y;
     case F_SIZE:
     case F_UINT:
     case F_DURATION:

@@ -25,8 +25,26 @@
 
 static struct ob_http_options g_opt;
 static bool g_opt_set;
+static char *g_cors; /* owned copy that g_opt.cors_origins points to */
 static const struct ob_http_module *g_modules[32];
 static size_t g_nmodules;
+
+/* The running listeners, for live option changes and the shutdown hook. The lock only
+ * guards the list: each listener is touched on its own loop thread. */
+static struct ob_http_server *g_servers;
+static uv_mutex_t g_servers_lock;
+static uv_once_t g_servers_once = UV_ONCE_INIT;
+
+static void servers_lock_init(void)
+{
+    uv_mutex_init(&g_servers_lock);
+}
+
+static void servers_lock(void)
+{
+    uv_once(&g_servers_once, servers_lock_init);
+    uv_mutex_lock(&g_servers_lock);
+}
 
 static void default_options(struct ob_http_options *o)
 {
@@ -42,10 +60,24 @@ static void default_options(struct ob_http_options *o)
     o->gzip = true;
 }
 
+/* Replaces *owned with a copy of s (NULL stays NULL) and returns it. */
+static char *own_str(char **owned, const char *s)
+{
+    char *copy = s ? ob_xstrdup(s) : NULL;
+    free(*owned);
+    *owned = copy;
+    return copy;
+}
+
 void ob_http_set_options(const struct ob_http_options *o)
 {
     g_opt_set = o != NULL;
-    if (o) g_opt = *o;
+    if (!o) {
+        own_str(&g_cors, NULL);
+        return;
+    }
+    g_opt = *o;
+    g_opt.cors_origins = own_str(&g_cors, o->cors_origins);
 }
 
 void ob_http_get_options(struct ob_http_options *o)
@@ -101,9 +133,10 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* A quarter of the shorter timeout (0 is none), within [50 ms, 1 s]. */
 static uint64_t tick_interval(const struct ob_http_options *o)
 {
-    uint64_t m = o->header_timeout_ms;
+    uint64_t m = o->header_timeout_ms ? o->header_timeout_ms : 4000;
     if (o->keepalive_timeout_ms && o->keepalive_timeout_ms < m) m = o->keepalive_timeout_ms;
     m /= 4;
     return m < 50 ? 50 : m > 1000 ? 1000 : m;
@@ -138,11 +171,32 @@ static int load_modules(struct ob_http_server *srv)
     return 0;
 }
 
+static void servers_add(struct ob_http_server *srv)
+{
+    servers_lock();
+    srv->next_srv = g_servers;
+    g_servers = srv;
+    uv_mutex_unlock(&g_servers_lock);
+}
+
+static void servers_remove(struct ob_http_server *srv)
+{
+    servers_lock();
+    for (struct ob_http_server **p = &g_servers; *p; p = &(*p)->next_srv) {
+        if (*p != srv) continue;
+        *p = srv->next_srv;
+        break;
+    }
+    uv_mutex_unlock(&g_servers_lock);
+}
+
 static void listener_free(void *state)
 {
     struct ob_http_server *srv = state;
     if (!srv) return;
+    servers_remove(srv);
     router_release(&srv->router);
+    free(srv->cors);
     if (srv->tick) {
         uv_timer_stop(srv->tick);
         uv_close((uv_handle_t *)srv->tick, on_tick_closed);
@@ -155,10 +209,11 @@ static int listener_init(void **state, const struct ob_proto_host *host)
     struct ob_http_server *srv = ob_xcalloc(1, sizeof *srv);
     srv->host = host;
     ob_http_get_options(&srv->opt);
+    srv->opt.cors_origins = own_str(&srv->cors, srv->opt.cors_origins);
     router_init(&srv->router, host);
     if (!host->bus) {
         OB_ERROR("http", "listener needs a bus", NULL);
-        free(srv);
+        listener_free(srv);
         return OB_EINVAL;
     }
     srv->loop = ob_bus_uv_loop(host->bus);
@@ -173,8 +228,62 @@ static int listener_init(void **state, const struct ob_proto_host *host)
     uint64_t iv = tick_interval(&srv->opt);
     uv_timer_start(srv->tick, on_tick, iv, iv);
     uv_unref((uv_handle_t *)srv->tick); /* never keeps the loop alive by itself */
+    servers_add(srv);
     *state = srv;
     return 0;
+}
+
+/* ---- live changes and shutdown ------------------------------------------------------ */
+
+/* Whether srv is one of host's listeners (NULL: any). The net layer gives each
+ * listener its own copy of the host, so the bus tells whose it is. */
+static bool serves(const struct ob_http_server *srv, const struct ob_proto_host *host)
+{
+    return !host || srv->host->bus == host->bus;
+}
+
+/* The fields read per request or per sweep; the rest were used at start (h2 settings)
+ * or are baked into each connection's parser. */
+static void apply_live(struct ob_http_server *srv, const struct ob_http_options *o)
+{
+    uint64_t old_iv = tick_interval(&srv->opt);
+    srv->opt.header_timeout_ms = o->header_timeout_ms;
+    srv->opt.keepalive_timeout_ms = o->keepalive_timeout_ms;
+    srv->opt.cors_origins = own_str(&srv->cors, o->cors_origins);
+    srv->opt.access_log = o->access_log;
+    srv->opt.gzip = o->gzip;
+    uint64_t iv = tick_interval(&srv->opt);
+    if (iv != old_iv) uv_timer_start(srv->tick, on_tick, iv, iv);
+}
+
+void ob_http_update_options(const struct ob_proto_host *host, const struct ob_http_options *o)
+{
+    ob_http_set_options(o);
+    struct ob_http_options cur;
+    ob_http_get_options(&cur);
+    servers_lock();
+    for (struct ob_http_server *srv = g_servers; srv; srv = srv->next_srv)
+        if (serves(srv, host)) apply_live(srv, &cur);
+    uv_mutex_unlock(&g_servers_lock);
+}
+
+static void going_away(struct ob_http_server *srv)
+{
+    struct hconn *next;
+    for (struct hconn *hc = srv->conns; hc; hc = next) {
+        hc_enter(hc);
+        if (hc->mode == HC_WS) ws_going_away(hc);
+        next = hc->next; /* hc stays linked while busy */
+        hc_leave(hc);
+    }
+}
+
+void ob_http_shutdown_all(const struct ob_proto_host *host)
+{
+    servers_lock();
+    for (struct ob_http_server *srv = g_servers; srv; srv = srv->next_srv)
+        if (serves(srv, host)) going_away(srv);
+    uv_mutex_unlock(&g_servers_lock);
 }
 
 /* ---- connections ------------------------------------------------------------------ */

@@ -293,9 +293,23 @@ struct ob_http_options {
     bool gzip;                     /* compress eligible responses. true */
 };
 /* Process-wide; applies to listeners started afterwards. NULL restores the defaults.
- * OB_HTTP_ACCESS_LOG=0 in the environment turns the access log off by default. */
+ * cors_origins is copied. OB_HTTP_ACCESS_LOG=0 in the environment turns the access log
+ * off by default. The strings ob_http_get_options returns are valid until the next set. */
 void ob_http_set_options(const struct ob_http_options *o);
 void ob_http_get_options(struct ob_http_options *o);
+/* ob_http_set_options, and also applies what can change live to the running listeners
+ * of host (those on host->bus; NULL: every listener): the two timeouts (and the sweep
+ * interval), CORS origins, the access log and gzip, from their next request on.
+ * max_head, max_headers and max_streams stay as the listener started them (the
+ * server's reload on SIGHUP). Call on the loop thread of those listeners. */
+void ob_http_update_options(const struct ob_proto_host *host, const struct ob_http_options *o);
+
+/* Graceful shutdown, before the net layer closes the connections: every open WebSocket
+ * on the listeners of host (those on host->bus; NULL: every listener) gets a close
+ * frame with 1001 (going away), its endpoint's on_close(1001), and a graceful TCP close
+ * (the frame is flushed first). Connections already closing are left alone. Call on
+ * the loop thread. */
+void ob_http_shutdown_all(const struct ob_proto_host *host);
 
 /* /readyz answers 503 once this is false (the server calls it when shutting down). */
 void ob_http_set_ready(bool ready);

@@ -80,8 +80,10 @@ struct ob_http_server {
     struct ob_http_options opt;
     uv_loop_t *loop;
     uv_timer_t *tick; /* sweeps deadlines; freed in its close callback */
+    char *cors;       /* owned copy that opt.cors_origins points to */
     struct hconn *conns;
     size_t nconns;
+    struct ob_http_server *next_srv; /* the running listeners (server.c) */
 };
 
 /* ---- requests --------------------------------------------------------------------- */
@@ -256,6 +258,8 @@ void ws_process(struct hconn *hc);
 void ws_on_close(struct hconn *hc);
 void ws_sweep(struct hconn *hc, int64_t now);
 void ws_writable(struct hconn *hc);
+/* Close frame 1001, on_close(1001), graceful close (ob_http_shutdown_all). */
+void ws_going_away(struct hconn *hc);
 int ws_upgrade_handler(struct ob_http_req *req, void *arg);
 
 /* responses built by the layer itself */

@@ -318,6 +318,19 @@ void ws_writable(struct hconn *hc)
     if (ws && !ws->notified && ws->ep->on_writable) ws->ep->on_writable(ws);
 }
 
+void ws_going_away(struct hconn *hc)
+{
+    struct ob_ws_conn *ws = hc->ws;
+    if (!ws || ws->notified || ws->close_sent || !hc->c) return;
+    hc_enter(hc);
+    send_close(ws, OB_WS_CLOSE_GOING_AWAY, "server shutting down");
+    /* The endpoint hears it now, while the server is still whole: the peer's answer
+     * would arrive after the net layer stopped reading. */
+    notify(ws, OB_WS_CLOSE_GOING_AWAY);
+    if (hc->c) ob_conn_close(hc->c, 0);
+    hc_leave(hc);
+}
+
 void ws_on_close(struct hconn *hc)
 {
     struct ob_ws_conn *ws = hc->ws;

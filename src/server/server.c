@@ -75,6 +75,34 @@ static struct ob_net_limits net_limits(const struct ob_config *cfg)
     return l;
 }
 
+/* Applies the http section to the HTTP layer: at start-up (before the listeners) and,
+ * for its live fields, on reload. OB_HTTP_ACCESS_LOG=0 in the environment still turns
+ * the access log off, whatever the config says (benchmarks set it). */
+static void apply_http(const struct ob_server *s, const struct ob_config *cfg, bool live)
+{
+    const struct ob_http_config *h = &cfg->http;
+    struct ob_buf cors = OB_BUF_INIT;
+    for (size_t i = 0; i < h->ncors_origins; i++)
+        ob_buf_printf(&cors, "%s%s", i ? "," : "", h->cors_origins[i]);
+    ob_buf_putc(&cors, 0);
+    const char *env = getenv("OB_HTTP_ACCESS_LOG");
+    struct ob_http_options o = {
+        .header_timeout_ms = (uint32_t)h->header_timeout_ms,
+        .keepalive_timeout_ms = (uint32_t)h->keepalive_timeout_ms,
+        .max_head = (uint32_t)h->max_header_bytes,
+        .max_headers = (uint32_t)h->max_headers,
+        .max_streams = (uint32_t)h->h2_max_streams,
+        .cors_origins = (const char *)cors.p, /* "" when the list is empty: CORS off */
+        .access_log = h->access_log && !(env && !strcmp(env, "0")),
+        .gzip = h->gzip,
+    };
+    if (live)
+        ob_http_update_options(&s->host, &o);
+    else
+        ob_http_set_options(&o); /* copies the string */
+    ob_buf_release(&cors);
+}
+
 /* ---- streams --------------------------------------------------------------------------- */
 
 static void stream_config(const struct ob_config *cfg, const struct ob_stream_decl *d,
@@ -210,6 +238,9 @@ void ob_server_shutdown(struct ob_server *s)
     s->stopping = true;
     /* /readyz answers 503 from now on, so load balancers stop sending work. */
     ob_http_set_ready(false);
+    /* WebSocket clients hear 1001 (going away) and may reconnect elsewhere, instead of
+     * seeing the TCP close as an abnormal 1006. */
+    ob_http_shutdown_all(&s->host);
     ob_net_shutdown(s->net, LINGER_MS, on_net_closed, s);
 }
 
@@ -235,6 +266,7 @@ static bool apply_reloadable(struct ob_server *s, const struct ob_config *next)
     s->auth = auth;
     struct ob_net_limits l = net_limits(next);
     ob_net_set_limits(s->net, &l);
+    apply_http(s, next, true);
     apply_log(next);
     return true;
 }
@@ -306,6 +338,7 @@ static int start(struct ob_server *s)
     /* Handlers first: a client that sees the listeners line may signal at once (and a
      * shell's background job starts with SIGINT ignored until a handler is set). */
     open_signals(s);
+    apply_http(s, &s->cfg, false);
     rc = start_listeners(s);
     if (rc) return rc;
     OB_INFO("server", "omnibus started", "version=%s data_dir=\"%s\"", OB_VERSION_STRING,

@@ -477,6 +477,152 @@ static void test_diff_and_reloadable(void **state)
     ob_config_release(&b);
 }
 
+/* ---- http ---------------------------------------------------------------------------- */
+
+static void test_http_defaults(void **state)
+{
+    (void)state;
+    struct ob_config cfg;
+    struct ob_diag d = {0};
+    assert_int_equal(ob_config_load(&cfg, NULL, &d), 0);
+    assert_int_equal(cfg.http.header_timeout_ms, 10000);
+    assert_int_equal(cfg.http.keepalive_timeout_ms, 60000);
+    assert_int_equal(cfg.http.max_header_bytes, 16 * 1024);
+    assert_int_equal(cfg.http.max_headers, 100);
+    assert_int_equal(cfg.http.h2_max_streams, 100);
+    assert_int_equal(cfg.http.ncors_origins, 1);
+    assert_string_equal(cfg.http.cors_origins[0], "*");
+    assert_true(cfg.http.access_log);
+    assert_true(cfg.http.gzip);
+    ob_config_release(&cfg);
+}
+
+static void test_http_values(void **state)
+{
+    (void)state;
+    struct ob_config cfg;
+    struct ob_diag d = {0};
+    struct ob_config_source s =
+        text_source("http:\n  header_timeout: 2s\n  keepalive_timeout: 0\n"
+                    "  max_header_bytes: 64KiB\n  max_headers: 50\n  h2_max_streams: 10\n"
+                    "  cors_origins: [\"https://a.example\", \"http://localhost:3000\"]\n"
+                    "  access_log: false\n  gzip: False\n");
+    assert_int_equal(ob_config_load(&cfg, &s, &d), 0);
+    assert_int_equal(cfg.http.header_timeout_ms, 2000);
+    assert_int_equal(cfg.http.keepalive_timeout_ms, 0);
+    assert_int_equal(cfg.http.max_header_bytes, 64 * 1024);
+    assert_int_equal(cfg.http.max_headers, 50);
+    assert_int_equal(cfg.http.h2_max_streams, 10);
+    assert_int_equal(cfg.http.ncors_origins, 2);
+    assert_string_equal(cfg.http.cors_origins[1], "http://localhost:3000");
+    assert_false(cfg.http.access_log);
+    assert_false(cfg.http.gzip);
+    ob_config_release(&cfg);
+
+    /* A single value is a list of one; an empty list turns CORS off. */
+    s = text_source("http: {cors_origins: \"*\"}\n");
+    assert_int_equal(ob_config_load(&cfg, &s, &d), 0);
+    assert_int_equal(cfg.http.ncors_origins, 1);
+    assert_string_equal(cfg.http.cors_origins[0], "*");
+    ob_config_release(&cfg);
+    s = text_source("http: {cors_origins: []}\n");
+    assert_int_equal(ob_config_load(&cfg, &s, &d), 0);
+    assert_int_equal(cfg.http.ncors_origins, 0);
+    ob_config_release(&cfg);
+
+    /* --set and the environment: comma-separated origins, booleans. */
+    char *env[] = {"OMNIBUS_HTTP__GZIP=false", NULL};
+    const char *sets[] = {"http.cors_origins=https://a.example,https://b.example:8443",
+                          "http.access_log=false", "http.header_timeout=500ms"};
+    struct ob_config_source o = {.envp = env, .sets = sets, .nsets = 3};
+    assert_int_equal(ob_config_load(&cfg, &o, &d), 0);
+    assert_int_equal(cfg.http.ncors_origins, 2);
+    assert_string_equal(cfg.http.cors_origins[0], "https://a.example");
+    assert_string_equal(cfg.http.cors_origins[1], "https://b.example:8443");
+    assert_false(cfg.http.access_log);
+    assert_false(cfg.http.gzip);
+    assert_int_equal(cfg.http.header_timeout_ms, 500);
+    assert_int_equal(ob_config_set(&cfg, "http.cors_origins=", NULL, &d), 0);
+    assert_int_equal(cfg.http.ncors_origins, 0);
+    ob_config_release(&cfg);
+    assert_int_equal(d.nerrors, 0);
+}
+
+static void test_http_errors(void **state)
+{
+    (void)state;
+    expect_error("http:\n  access_log: yes\n",
+                 "omnibus.yaml:2:15: http.access_log: expected true or false, got \"yes\"");
+    expect_error("http:\n  gzip: [true]\n",
+                 "omnibus.yaml:2:9: http.gzip: expected true or false, not a list");
+    expect_error("http:\n  header_timeout: soon\n",
+                 "omnibus.yaml:2:19: http.header_timeout: expected a duration like 500ms, 30s, "
+                 "5m, 24h or 7d, got \"soon\"");
+    expect_error("http:\n  header_timeout: 2h\n",
+                 "omnibus.yaml:2:19: http.header_timeout: 2h is out of range [0, 3600000]");
+    expect_error("http:\n  max_headers: 0\n",
+                 "omnibus.yaml:2:16: http.max_headers: 0 is out of range [1, 10000]");
+    expect_error("http:\n  max_header_bytes: 2MiB\n",
+                 "omnibus.yaml:2:21: http.max_header_bytes: 2MiB is out of range [1024, "
+                 "1048576]");
+    expect_error("http:\n  h2_max_streams: many\n",
+                 "omnibus.yaml:2:19: http.h2_max_streams: expected a whole number, got "
+                 "\"many\"");
+    expect_error("http:\n  cors_origins: [\"https://a.example\", \"https://b.example/app\"]\n",
+                 "omnibus.yaml:2:39: http.cors_origins[1]: expected \"*\" or an origin "
+                 "scheme://host[:port] in lower case without a path, like "
+                 "https://app.example.com");
+    expect_error("http:\n  cors_origins: a.example\n",
+                 "omnibus.yaml:2:17: http.cors_origins: expected \"*\" or an origin "
+                 "scheme://host[:port] in lower case without a path, like "
+                 "https://app.example.com");
+    expect_error("http:\n  cors_origins: [\"*\", \"https://a.example\"]\n",
+                 "omnibus.yaml:2:17: http.cors_origins: \"*\" must be the only entry");
+    expect_error("http:\n  cors_origins: {a: 1}\n",
+                 "omnibus.yaml:2:17: http.cors_origins: expected a list, not a mapping");
+    expect_error("http:\n  gzipp: true\n", "omnibus.yaml:2:3: http.gzipp: unknown key");
+
+    struct ob_config cfg;
+    struct ob_diag d = {0};
+    const char *sets[] = {"http.access_log=maybe"};
+    struct ob_config_source s = {.sets = sets, .nsets = 1};
+    assert_int_equal(ob_config_load(&cfg, &s, &d), OB_ECONFIG);
+    assert_string_equal(d.errors[0], "--set http.access_log=maybe: http.access_log: expected "
+                                     "true or false, got \"maybe\"");
+    ob_diag_release(&d);
+}
+
+static void test_http_reloadable(void **state)
+{
+    (void)state;
+    static const char *const live[] = {"http.header_timeout", "http.keepalive_timeout",
+                                       "http.cors_origins", "http.access_log", "http.gzip"};
+    static const char *const restart[] = {"http.max_header_bytes", "http.max_headers",
+                                          "http.h2_max_streams"};
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        assert_true(ob_config_key_reloadable(live[i]));
+    for (size_t i = 0; i < sizeof restart / sizeof restart[0]; i++)
+        assert_false(ob_config_key_reloadable(restart[i]));
+
+    struct ob_config a, b;
+    struct ob_diag d = {0};
+    const char *sets[] = {"http.access_log=false", "http.max_headers=7",
+                          "http.cors_origins=https://a.example"};
+    struct ob_config_source s = {.sets = sets, .nsets = 3};
+    assert_int_equal(ob_config_load(&a, NULL, &d), 0);
+    assert_int_equal(ob_config_load(&b, &s, &d), 0);
+    struct diffs got = {0};
+    assert_int_equal(ob_config_diff(&a, &b, on_change, &got), 3);
+    assert_string_equal(got.keys[0], "http.max_headers");
+    assert_false(got.reload[0]);
+    assert_string_equal(got.keys[1], "http.cors_origins");
+    assert_true(got.reload[1]);
+    assert_string_equal(got.keys[2], "http.access_log");
+    assert_true(got.reload[2]);
+    ob_config_release(&a);
+    ob_config_release(&b);
+}
+
 /* The example shipped in the repository must load cleanly. */
 static void test_example_file(void **state)
 {
@@ -518,6 +664,10 @@ int main(void)
         cmocka_unit_test(test_config_set),
         cmocka_unit_test(test_diff_and_reloadable),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_http_defaults),
+        cmocka_unit_test(test_http_values),
+        cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_http_reloadable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
