@@ -371,6 +371,14 @@ void ob_mqtt_broker_publish_sys(struct ob_mqtt_broker *b)
 
 /* ---- the tick ------------------------------------------------------------------------ */
 
+/* Keepalive for transports that have no idle timeout of their own (WebSocket). */
+static void check_keepalive(struct ob_mqtt_conn *c, int64_t now)
+{
+    if (c->out->set_idle_timeout || !c->idle_ms || c->state != C_LIVE) return;
+    if (now - c->last_rx_ns > (int64_t)c->idle_ms * OB_NS_PER_MS)
+        ob_mqtt_conn_kick(c, OB_MQTT_RC_KEEP_ALIVE_TIMEOUT);
+}
+
 static void expire_sessions(struct ob_mqtt_broker *b, int64_t now)
 {
     struct msess **end = NULL;
@@ -378,7 +386,10 @@ static void expire_sessions(struct ob_mqtt_broker *b, int64_t now)
     void *v;
     while (ob_map_next(&b->clients, &i, NULL, &v)) {
         struct msess *s = v;
-        if (s->conn) continue;
+        if (s->conn) {
+            check_keepalive(s->conn, now);
+            continue;
+        }
         if (s->will && now >= s->will->due_ns) {
             ob_mqtt_will_publish(b, s->will);
             ob_mqtt_will_free(s->will);

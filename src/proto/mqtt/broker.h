@@ -196,6 +196,9 @@ struct ob_mqtt_conn {
     bool has_credentials;
     uint32_t expiry;
     uint16_t server_keepalive; /* v5: sent in CONNACK when nonzero */
+    uint64_t idle_ms;          /* 1.5 x keepalive; the tick enforces it for transports
+                                  without an idle timeout (WebSocket) */
+    int64_t last_rx_ns;
     uint16_t keepalive;
     uint16_t recv_max;
     uint32_t max_packet;

@@ -11,6 +11,7 @@
 #include "proto/mqtt/broker.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -214,6 +215,7 @@ void ob_mqtt_conn_input(struct ob_mqtt_conn *c, const uint8_t *p, size_t n)
     ob_mqtt_enter(b);
     ob_mqtt_conn_hold(c);
     b->bytes_in += n;
+    c->last_rx_ns = ob_mono_ns();
     feed(c, p, n);
     ob_mqtt_conn_drop(c);
     ob_mqtt_leave(b);
@@ -249,6 +251,7 @@ struct ob_mqtt_conn *ob_mqtt_conn_new(struct ob_mqtt_broker *b, const struct ob_
     uint64_t limit = b->limits ? b->limits->max_frame_size : 0;
     ob_mqtt_decoder_init(&c->dec, 0, limit && limit < OB_MQTT_MAX_PACKET ? (uint32_t)limit : 0);
     c->ptail = &c->phead;
+    c->last_rx_ns = ob_mono_ns();
     /* A client has 10 s to send CONNECT. */
     if (out->set_idle_timeout) out->set_idle_timeout(ctx, 10000);
     return c;

@@ -55,7 +55,8 @@ static void set_keepalive(struct ob_mqtt_conn *c)
         c->server_keepalive = (uint16_t)ka;
     }
     /* 1.5 times the keepalive (MQTT-3.1.2-24); 0 means none. */
-    if (c->out->set_idle_timeout) c->out->set_idle_timeout(c->ctx, (uint64_t)ka * 1500);
+    c->idle_ms = (uint64_t)ka * 1500;
+    if (c->out->set_idle_timeout) c->out->set_idle_timeout(c->ctx, c->idle_ms);
 }
 
 /* The old connection of a client id that connects again (MQTT-3.1.4-3). */

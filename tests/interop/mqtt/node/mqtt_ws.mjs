@@ -1,7 +1,9 @@
 // mqtt_ws.mjs WS_PORT TCP_PORT — MQTT.js (npm mqtt) over WebSocket at /mqtt, v5 and 3.1.1:
+// keepalive enforcement (a raw ws client),
 // QoS 0/1/2 round trips, v5 user properties and correlation data, a retained message,
 // and messages crossing between a WebSocket client and a TCP client. Exits 1 on failure.
 import mqtt from "mqtt";
+import WebSocket from "ws";
 
 const [wsPort, tcpPort] = process.argv.slice(2);
 const ws = (v, id) => mqtt.connectAsync(`ws://127.0.0.1:${wsPort}/mqtt`,
@@ -86,7 +88,26 @@ async function crossTransport() {
     await tcpSub.endAsync();
 }
 
+// A silent client (CONNECT with keepalive 1 s, then nothing) is closed after 1.5 s:
+// over WebSocket the broker's tick enforces it (the HTTP layer owns the socket).
+async function keepalive() {
+    const sock = new WebSocket(`ws://127.0.0.1:${wsPort}/mqtt`, "mqtt");
+    await new Promise((res, rej) => { sock.on("open", res); sock.on("error", rej); });
+    const id = Buffer.from("js-silent");
+    const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from("MQTT"),
+        Buffer.from([4, 2, 0, 1, 0, id.length]), id]);
+    sock.send(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+    const t0 = Date.now();
+    const closed = await new Promise((res) => {
+        const t = setTimeout(() => res(false), 5000);
+        sock.on("close", () => { clearTimeout(t); res(true); });
+    });
+    const secs = (Date.now() - t0) / 1000;
+    check(closed && secs >= 1.2, `keepalive enforced over WebSocket (closed after ${secs} s)`);
+}
+
 try {
+    await keepalive();
     await roundtrips(5);
     await roundtrips(4);
     await properties();
