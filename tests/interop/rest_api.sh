@@ -227,6 +227,15 @@ expect 202
 req GET '/v1/subscribe?subject=orders.>' -H 'Authorization: Bearer alice-token'
 expect 403
 
+# the same API over HTTP/2 (h2c, prior knowledge)
+req POST /v1/subjects/orders.h2 -d over-h2 --http2-prior-knowledge
+expect 200
+h2seq=$(field .seq)
+req GET "/v1/streams/ORD/messages/$h2seq" --http2-prior-knowledge
+check .payload over-h2
+req POST /v1/publish --http2-prior-knowledge -d '[]'
+expect 415
+
 # delete
 req DELETE /v1/streams/ORD/consumers/lp
 expect 204

@@ -44,6 +44,10 @@ curl -s -N -m 1 -H 'Last-Event-ID: ORD:1' "$U/v1/subscribe?subject=orders.>" >"$
 curl -s -N -m 1 "$U/v1/subscribe?subject=orders.>&lastEventId=ORD:2" >"$T/r2"
 [ "$(grep '^id: ' "$T/r2" | tr '\n' ' ')" = "id: ORD:3 " ] || ob_fail "resume query: $(cat "$T/r2")"
 
+# the same over HTTP/2 (h2c prior knowledge): DATA frames instead of chunks
+curl -s -N -m 1 --http2-prior-knowledge -H 'Last-Event-ID: ORD:1' "$U/v1/subscribe?subject=orders.>" >"$T/h2"
+[ "$(grep '^id: ' "$T/h2" | tr '\n' ' ')" = "id: ORD:2 id: ORD:3 " ] || ob_fail "resume over h2: $(cat "$T/h2")"
+
 # until_seq: the feed ends after it; a reconnect past it gets 204 (EventSource stops)
 curl -s -N -m 5 "$U/v1/subscribe?subject=orders.>&from_seq=1&until_seq=2" >"$T/u"
 grep -q '^event: end$' "$T/u" || ob_fail "no end event: $(cat "$T/u")"

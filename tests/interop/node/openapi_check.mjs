@@ -2,12 +2,14 @@
 // document served at /v1/openapi.json is byte-identical to docs/openapi.json, and every
 // response of a scripted session (every REST operation, success and error cases) has a
 // status the document lists for that operation, the documented media type, and a body
-// valid against the documented schema (ajv, JSON Schema 2020-12).
+// valid against the documented schema (ajv, JSON Schema 2020-12). The messages that SSE
+// events and WebSocket deliveries carry are checked against the Message schema too.
 //
 // usage: node openapi_check.mjs BASE_URL DOC_PATH
 import { readFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import WebSocket from 'ws';
 
 const [base, docPath] = process.argv.slice(2);
 const docText = readFileSync(docPath, 'utf8');
@@ -91,6 +93,60 @@ function pointerTo(found, status, ct) {
   return `${ptr}/content/${ct.replace(/\//g, '~1')}/schema`;
 }
 
+const messageSchema = () => ajv.compile({ $ref: 'openapi#/components/schemas/Message' });
+
+// The data of the first `count` SSE message events from path.
+async function sseMessages(path, count) {
+  const res = await fetch(base + path, { headers: { Accept: 'text/event-stream' },
+                                         signal: AbortSignal.timeout(10000) });
+  if (res.status !== 200) { fail(`GET ${path}: ${res.status}`); return []; }
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  const out = [];
+  while (out.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0 && out.length < count) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = ev.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      if (/^event: message$/m.test(ev)) out.push(JSON.parse(data));
+    }
+  }
+  await reader.cancel();
+  return out;
+}
+
+async function wsMessages(sub, count) {
+  const ws = new WebSocket(base.replace('http', 'ws') + '/v1/ws', 'omnibus.v1');
+  const out = [];
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('websocket timeout')), 10000);
+    ws.on('open', () => ws.send(JSON.stringify(sub)));
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      if (m.op === 'msg') out.push(m.message);
+      if (out.length === count) { clearTimeout(t); resolve(); }
+    });
+    ws.on('error', reject);
+  });
+  ws.close();
+  return out;
+}
+
+async function pushedMessages() {
+  const validate = messageSchema();
+  const sse = await sseMessages('/v1/subscribe?subject=orders.>&from_seq=1', 3);
+  const ws = await wsMessages({ op: 'sub', id: 'v', subject: 'orders.>', from_seq: 1 }, 3);
+  if (sse.length !== 3 || ws.length !== 3) fail(`pushed messages: ${sse.length} SSE, ${ws.length} WS`);
+  for (const [what, m] of [...sse.map((m) => ['SSE', m]), ...ws.map((m) => ['WebSocket', m])]) {
+    if (!validate(m)) fail(`${what} message: ${ajv.errorsText(validate.errors)}: ${JSON.stringify(m)}`);
+  }
+}
+
 async function session() {
   const served = await fetch(base + '/v1/openapi.json').then((r) => r.text());
   if (served !== docText) fail('/v1/openapi.json differs from docs/openapi.json');
@@ -133,6 +189,8 @@ async function session() {
   await call('get', '/v1/streams/ORD/messages/2');
   await call('get', '/v1/streams/ORD/messages/999');
   await call('get', '/v1/streams/ORD/messages/x');
+  // messages pushed over SSE and WebSocket (the stream holds several by now)
+  await pushedMessages();
   // consumers and leases
   await call('post', '/v1/streams/ORD/consumers', { json: { name: 'C', ack_wait_ms: 30000, dead_letter: 'dlq.ord' } });
   await call('post', '/v1/streams/ORD/consumers', { json: { name: 'C', ack_wait_ms: 30000, dead_letter: 'dlq.ord' } });
