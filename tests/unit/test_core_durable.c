@@ -435,7 +435,7 @@ static void test_disk_full(void **state)
     ob_bus_get_stats(bus, &stats);
     assert_true(stats.fsyncs >= 2); /* before-1/2 (one group commit or two), after */
     assert_true(stats.bytes_written > 0);
-    assert_int_equal(stats.write_errors, 2); /* the ENOSPC round and the EIO round */
+    assert_true(stats.write_errors >= 2); /* ENOSPC (one or two rounds) and EIO */
     uint64_t sum = 0;
     for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) sum += stats.fsync_bucket[i];
     assert_int_equal(sum, stats.fsyncs);
