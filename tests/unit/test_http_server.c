@@ -395,10 +395,12 @@ static void test_vanishing_clients(void **state)
 {
     (void)state;
     const char *partial[] = {
-        "GET /fast HTT", "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+        "GET /fast HTT",
+        "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
         "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
-        "GET /slow/50 HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\n"
-        "Content-Length: 5\r\n\r\nab"};
+        ("GET /slow/50 HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\n"
+         "Content-Length: 5\r\n\r\nab"),
+    };
     for (size_t i = 0; i < sizeof partial / sizeof partial[0]; i++) {
         int fd = cl_connect();
         cl_send(fd, partial[i]);

@@ -35,6 +35,8 @@ static struct {
     struct ob_proto_host host;
     uint16_t port;
     atomic_int cancelled, ws_closed, ws_last_code, flood_congested, flood_writable;
+    atomic_int ws_closed_4001; /* closes with the app code 4001 (earlier tests' late 1006s
+                                  must not hide it) */
 } fx;
 
 static inline int64_t now_ms(void)
@@ -203,6 +205,7 @@ static inline void ws_closed(struct ob_ws_conn *ws, uint16_t code)
 {
     (void)ws;
     atomic_store(&fx.ws_last_code, code);
+    if (code == 4001) atomic_fetch_add(&fx.ws_closed_4001, 1);
     atomic_fetch_add(&fx.ws_closed, 1);
 }
 
