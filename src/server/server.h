@@ -7,10 +7,12 @@
  * streams -> build the authenticator -> start each enabled listener whose protocol has
  * an adapter in this build (a warning names each that has none) -> log one line with
  * the listeners that are up.
- * Shutdown: stop accepting, close connections (queued output flushed for up to 5 s),
- * then ob_bus_close, which flushes and fsyncs.
+ * Shutdown: /readyz turns 503, WebSocket clients get a 1001 close frame, listeners stop
+ * accepting, connections close (queued output flushed for up to 5 s), then ob_bus_close,
+ * which flushes and fsyncs.
  * Reload: re-reads the same sources (file, environment, --set, --data-dir) and applies
- * log.*, limits.* and auth.*; other changed keys are logged as needing a restart.
+ * log.*, limits.* (but max_msg_size), auth.* and http.* (but max_header_bytes,
+ * max_headers, h2_max_streams); other changed keys are logged as needing a restart.
  *
  * Ownership: ob_server_open copies what it keeps from the source.
  */
