@@ -163,12 +163,21 @@ static void on_cancel(void *arg)
 
 /* ---- heartbeats ------------------------------------------------------------------- */
 
+/* A heartbeat comment to each client; a stream-backed client whose stream was deleted
+ * meanwhile gets its "end" here (nothing else would wake its feed). */
 static void on_heartbeat(uv_timer_t *t)
 {
     struct sse_mod *mod = t->data;
     static const char hb[] = ": hb\n\n";
-    for (struct sse_client *c = mod->clients; c; c = c->next)
-        if (!ob_http_stream_congested(c->req)) ob_http_stream_write(c->req, hb, sizeof hb - 1);
+    struct sse_client *next;
+    for (struct sse_client *c = mod->clients; c; c = next) {
+        next = c->next;
+        const char *st = ob_feed_stream(c->feed);
+        if (st && !ob_stream_lookup(mod->bus, st))
+            client_end(c, "end", "{\"reason\":\"stream deleted\"}");
+        else if (!ob_http_stream_congested(c->req))
+            ob_http_stream_write(c->req, hb, sizeof hb - 1);
+    }
 }
 
 /* ---- the request ------------------------------------------------------------------ */

@@ -55,6 +55,16 @@ grep -q '^id: ORD:3$' "$T/u" && ob_fail "event after until_seq"
 [ "$(code -H 'Last-Event-ID: ORD:2' "$U/v1/subscribe?subject=orders.>&until_seq=2")" = 204 ] ||
     ob_fail "no 204 past until_seq"
 
+# deleting the stream ends its subscribers' feeds (event: end) by the next heartbeat
+[ "$(code -X PUT -H 'Content-Type: application/json' -d '{"subjects":["tmp.>"]}' \
+    "$U/v1/streams/TMP")" = 201 ] || ob_fail "stream TMP"
+curl -s -N -m 5 "$U/v1/subscribe?subject=tmp.>" >"$T/del" &
+d=$!
+sleep 0.5
+[ "$(code -X DELETE "$U/v1/streams/TMP")" = 204 ] || ob_fail "delete TMP"
+wait $d
+grep -A1 '^event: end$' "$T/del" | grep -q 'stream deleted' || ob_fail "no end after delete: $(cat "$T/del")"
+
 # live subjects (no stream): numeric, increasing ids
 curl -s -N -m 2 "$U/v1/subscribe?subject=live.*&subject=chat.>" >"$T/l" &
 l=$!
