@@ -71,6 +71,13 @@ async def text_protocol():
             bad["req"] = "e"
             await a.send(json.dumps(bad))
             await expect(a, op="error", req="e", type=typ)
+        # at most 256 subscriptions per connection ("o" is one)
+        for i in range(255):
+            await a.send(json.dumps({"op": "sub", "id": f"x{i}", "subject": f"many.{i}"}))
+        for i in range(255):
+            await expect(a, op="subscribed")
+        await a.send(json.dumps({"op": "sub", "id": "one-too-many", "subject": "many.x", "req": "m"}))
+        await expect(a, op="error", req="m", type="limit", status=429)
         await a.send("not json")
         await expect(a, op="error", type="invalid-json")
         await a.send(json.dumps({"op": "ping", "req": 7}))
