@@ -331,30 +331,32 @@ static int idem_check(struct ob_rest *rest, struct ob_http_req *req, struct ob_i
 #define HEADER_PREFIX "omnibus-header-"
 
 /* Message headers from the request: Content-Type, and Omnibus-Header-<name> as <name>
- * lower-cased (HTTP/2 lower-cases names anyway; one spelling round-trips both ways). */
-static size_t collect_headers(struct ob_http_req *req, struct ob_header *out, char **names,
-                              size_t max)
+ * lower-cased (HTTP/2 lower-cases names anyway; one spelling round-trips both ways).
+ * *out and *names (the lower-cased copies) are allocated for every request header (the
+ * server bounds their count); free both, and each name, after use. */
+static size_t collect_headers(struct ob_http_req *req, struct ob_header **out, char ***names)
 {
     size_t n, k = 0, plen = strlen(HEADER_PREFIX);
     const struct ob_header *h = ob_http_req_headers(req, &n);
-    for (size_t i = 0; i < n && k < max; i++) {
+    *out = ob_xcalloc(n + 1, sizeof **out);
+    *names = ob_xcalloc(n + 1, sizeof **names);
+    for (size_t i = 0; i < n; i++) {
         struct ob_slice nm = h[i].name;
         if (ob_slice_eq_nocase(nm, ob_slice_str("content-type"))) {
-            out[k].name = ob_slice_str("content-type");
+            (*out)[k].name = ob_slice_str("content-type");
         } else if (nm.n > plen && !strncasecmp((const char *)nm.p, HEADER_PREFIX, plen)) {
-            names[k] = ob_xstrndup((const char *)nm.p + plen, nm.n - plen);
-            for (char *c = names[k]; *c; c++)
+            char *lc = ob_xstrndup((const char *)nm.p + plen, nm.n - plen);
+            for (char *c = lc; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
-            out[k].name = ob_slice_str(names[k]);
+            (*names)[k] = lc;
+            (*out)[k].name = ob_slice_str(lc);
         } else {
             continue;
         }
-        out[k++].value = h[i].value;
+        (*out)[k++].value = h[i].value;
     }
     return k;
 }
-
-#define MAX_MSG_HEADERS 64
 
 static int publish_one(struct ob_http_req *req, void *arg)
 {
@@ -366,21 +368,23 @@ static int publish_one(struct ob_http_req *req, void *arg)
     if (rc) return ob_rest_error(req, rc, "not allowed to publish to this subject"), OB_HTTP_DONE;
     struct ob_idem_entry *idem;
     if (idem_check(rest, req, &idem)) return OB_HTTP_DONE;
-    struct ob_header headers[MAX_MSG_HEADERS];
-    char *names[MAX_MSG_HEADERS] = {0};
+    struct ob_header *headers;
+    char **names;
     const char *key = ob_http_header(req, "Omnibus-Key");
     struct ob_msg_init init = {
         .subject = ob_slice_str(subject),
-        .headers = headers,
-        .nheaders = collect_headers(req, headers, names, MAX_MSG_HEADERS),
+        .nheaders = collect_headers(req, &headers, &names),
         .key = key ? ob_slice_str(key) : ob_slice_make(NULL, 0),
         .payload = ob_http_req_body(req),
     };
+    init.headers = headers;
     struct pubctx *ctx = pub_new(rest, req, 1, false);
     ctx->idem = idem;
     pub_one(ctx, 0, &init);
-    for (size_t i = 0; i < MAX_MSG_HEADERS; i++)
+    for (size_t i = 0; i < init.nheaders; i++)
         free(names[i]);
+    free(names);
+    free(headers);
     return pub_settle(ctx);
 }
 
