@@ -3,7 +3,8 @@
 # restart the client reconnects and receives every message that was PUBACKed (none
 # twice), its session and subscription are still there, and so is a retained message.
 # And QoS 2 exactly once across the kill: a PUBLISH that got PUBREC before it is resent
-# (DUP) after the restart and reaches the subscriber once.
+# (DUP) after the restart and reaches the subscriber once. And a shared group of
+# persistent members keeps what it queued while they were offline.
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
 port=$(ob_free_port)
@@ -17,6 +18,7 @@ export MQTT_PORT=$port
 $PY subscribe rs-client rs || ob_fail "subscribe"
 $PY retain rs/kept survives || ob_fail "retain"
 $PY q2pub q2/x || ob_fail "qos 2 publish"
+$PY sharedsub sh/x || ob_fail "shared subscription setup"
 $PY publish rs 20000 "$T/acked" &
 pub=$!
 tries=100
@@ -35,5 +37,6 @@ mv "$OB_LOG" "$T/server1.log"
 start
 $PY verify rs-client rs "$T/acked" || ob_fail "verify after restart"
 $PY q2verify q2/x || ob_fail "qos 2 exactly once after restart"
+$PY sharedverify sh/x || ob_fail "shared subscription after restart"
 ob_stop TERM
 echo "ok"

@@ -290,8 +290,10 @@ void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct o
         return;
     }
     if (s->nqueued >= MQTT_MAX_QUEUED && !cons) {
-        c->b->dropped++;
-        OB_WARN("mqtt", "session queue full, message dropped", "client=%s", s->id);
+        /* Counted in $SYS/broker/messages/dropped; logged once per 1000, not per message. */
+        if (c->b->dropped++ % 1000 == 0)
+            OB_WARN("mqtt", "session queue full, messages dropped", "client=%s dropped=%llu", s->id,
+                    (unsigned long long)c->b->dropped);
         return;
     }
     struct outmsg *o = ob_xcalloc(1, sizeof *o);

@@ -6,6 +6,9 @@
                                             received (none twice), retained still there
   restart.py q2pub TOPIC                    a persistent publisher sends a QoS 2 PUBLISH
                                             and gets PUBREC, no PUBREL (then kill -9)
+  restart.py sharedsub TOPIC                two persistent members of $share/grp/TOPIC go
+                                            offline; 10 QoS 1 messages are queued
+  restart.py sharedverify TOPIC             after the restart one member gets all 10
   restart.py q2verify TOPIC                 it resends the PUBLISH (DUP) after the restart:
                                             PUBREC, PUBREL, PUBCOMP; the subscriber gets
                                             the message exactly once
@@ -100,6 +103,39 @@ def q2pub(topic):
     c.close()
 
 
+def sharedsub(topic):
+    """Two persistent members of a shared group; both go offline."""
+    for cid in ("sh-a", "sh-b"):
+        c = Raw(4)
+        c.connect_ok(cid, clean=False)
+        c.sub_ok("$share/grp/" + topic, opts=1)
+        c.disconnect()
+    p = Raw(4)
+    p.connect_ok()
+    for i in range(10):
+        p.publish(topic, "s%d" % i, qos=1, pid=i + 1)
+        p.read_ack(PUBACK)
+    p.disconnect()
+
+
+def sharedverify(topic):
+    """After the restart one member collects everything the group queued."""
+    c = Raw(4)
+    sp, _ = c.connect_ok("sh-a", clean=False)
+    assert sp == 1, "shared member's session lost"
+    got = []
+    c.sock.settimeout(2)
+    try:
+        while True:
+            m = c.read_publish()
+            c.ack(PUBACK, m["pid"])
+            got.append(m["payload"])
+    except (socket.timeout, TimeoutError):
+        pass
+    print("shared group after restart: %d of 10" % len(got))
+    assert sorted(got) == sorted(b"s%d" % i for i in range(10)), got
+
+
 def q2verify(topic):
     c = Raw(4)
     sp, _ = c.connect_ok("q2-pub", clean=False)
@@ -130,4 +166,5 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"subscribe": subscribe, "retain": retain,
      "publish": lambda t, n, f: publish(t, int(n), f), "verify": verify,
-     "q2pub": q2pub, "q2verify": q2verify}[cmd](*args)
+     "q2pub": q2pub, "q2verify": q2verify, "sharedsub": sharedsub,
+     "sharedverify": sharedverify}[cmd](*args)
