@@ -476,6 +476,7 @@ void ob_mqtt_broker_release(struct ob_mqtt_broker *b)
     while (ob_map_next(&b->groups, &i, NULL, &v))
         free(v);
     ob_map_release(&b->groups);
+    ob_buf_release(&b->scratch);
     for (i = 0; i < b->ndoomed; i++) /* left on disk: the next start collects them */
         free(b->doomed[i]);
     free(b->doomed);

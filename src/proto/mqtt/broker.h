@@ -66,6 +66,8 @@ struct ob_mqtt_broker {
     unsigned refs;
     struct ob_stream *msgs, *retained, *sessions;
     struct ob_map clients; /* client id -> struct msess */
+    struct ob_buf scratch; /* encoding space shared by every connection (one loop thread;
+                              each packet is copied out before it is written) */
     struct ob_map groups;  /* group key ("g" + hash of group and filter) -> struct group */
     /* Consumers to delete at the next tick. Deleting one inside an I/O callback could
      * free it while the bus still has it queued to run (a kick from a commit or an
@@ -188,7 +190,6 @@ struct ob_mqtt_conn {
     struct msess *s;
     struct ob_principal *who;
     struct ob_buf stash; /* bytes that arrived after CONNECT while authenticating */
-    struct ob_buf scratch;
     /* from CONNECT */
     char *cid;
     bool cid_assigned;

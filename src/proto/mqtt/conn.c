@@ -26,7 +26,6 @@ static void conn_free(struct ob_mqtt_conn *c)
 {
     ob_mqtt_decoder_release(&c->dec);
     ob_buf_release(&c->stash);
-    ob_buf_release(&c->scratch);
     for (size_t i = 0; c->in_alias && i <= MQTT_ALIAS_MAX; i++)
         free(c->in_alias[i]);
     free(c->in_alias);
@@ -71,14 +70,15 @@ int ob_mqtt_send_raw(struct ob_mqtt_conn *c, const struct ob_buf *b)
 
 int ob_mqtt_send(struct ob_mqtt_conn *c, struct ob_mqtt_packet *pkt)
 {
-    c->scratch.len = 0;
-    int rc = ob_mqtt_encode(&c->scratch, c->version ? c->version : OB_MQTT_V311, pkt);
+    struct ob_buf *sb = &c->b->scratch;
+    sb->len = 0;
+    int rc = ob_mqtt_encode(sb, c->version ? c->version : OB_MQTT_V311, pkt);
     if (rc) {
         OB_WARN("mqtt", "cannot encode packet", "type=%s error=\"%s\"",
                 ob_mqtt_type_name(pkt->type), ob_strerror(rc));
         return rc;
     }
-    return ob_mqtt_send_raw(c, &c->scratch);
+    return ob_mqtt_send_raw(c, sb);
 }
 
 void ob_mqtt_conn_close(struct ob_mqtt_conn *c, int status)

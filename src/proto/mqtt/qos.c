@@ -186,17 +186,18 @@ static int send_publish(struct ob_mqtt_conn *c, struct ob_msg *m, uint8_t qos, b
         v5_props(c, &p, m, &subid, &tmp, &user);
         apply_alias(c, &p, ob_slice_make(topic.p, topic.len));
     }
-    c->scratch.len = 0;
-    int rc = ob_mqtt_encode_publish_header(&c->scratch, c->version, &p);
+    struct ob_buf *sb = &c->b->scratch;
+    sb->len = 0;
+    int rc = ob_mqtt_encode_publish_header(sb, c->version, &p);
     free(user);
     ob_buf_release(&tmp);
     ob_buf_release(&topic);
     if (rc) return rc;
-    if (c->max_packet && c->scratch.len + p.publish.payload.n > c->max_packet) return OB_ETOOBIG;
-    struct wr *w = ob_xmalloc(sizeof *w + c->scratch.len);
+    if (c->max_packet && sb->len + p.publish.payload.n > c->max_packet) return OB_ETOOBIG;
+    struct wr *w = ob_xmalloc(sizeof *w + sb->len);
     w->m = ob_msg_ref(m);
-    w->n = c->scratch.len;
-    memcpy(w->bytes, c->scratch.p, w->n);
+    w->n = sb->len;
+    memcpy(w->bytes, sb->p, w->n);
     struct ob_slice iov[2] = {{w->bytes, w->n}, ob_msg_payload(m)};
     c->b->msgs_out++;
     c->b->bytes_out += w->n + iov[1].n;
