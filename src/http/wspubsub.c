@@ -181,22 +181,40 @@ static int sub_authorize(struct wsc *c, const char **filters, size_t n)
     return 0;
 }
 
-static int sub_open(struct wsc *c, struct wsub *s, json_t *op, const char **filters, size_t n)
+/* The resume position of a sub: "after" (a delivery id "<stream>:<seq>", as SSE's
+ * Last-Event-ID) or "from_seq" (with an optional "stream"). 0 or OB_EINVAL. */
+static int sub_position(json_t *op, struct ob_feed_opts *o, char *stream, size_t n)
 {
     json_t *fs = json_object_get(op, "from_seq"), *st = json_object_get(op, "stream");
-    struct ob_feed_opts o = {.filters = filters, .nfilters = n, .live_ids = &c->mod->live};
-    if (st && !json_is_string(st)) return OB_EINVAL;
-    o.stream = json_string_value(st);
-    if (fs) {
+    json_t *after = json_object_get(op, "after");
+    uint64_t seq;
+    if ((st && !json_is_string(st)) || (after && fs)) return OB_EINVAL;
+    o->stream = json_string_value(st);
+    if (after) {
+        if (!json_is_string(after) || !ob_feed_parse_id(json_string_value(after), stream, n, &seq))
+            return OB_EINVAL;
+        if (o->stream && strcmp(o->stream, stream)) return OB_EINVAL;
+        o->stream = stream;
+        o->resume = true;
+        o->from_seq = seq + 1;
+    } else if (fs) {
         if (!json_is_integer(fs) || json_integer_value(fs) < 1) return OB_EINVAL;
-        o.resume = true;
-        o.from_seq = (uint64_t)json_integer_value(fs);
+        o->resume = true;
+        o->from_seq = (uint64_t)json_integer_value(fs);
     }
-    int rc = ob_feed_open(&s->feed, c->mod->bus, &o, on_feed, s);
+    return 0;
+}
+
+static int sub_open(struct wsc *c, struct wsub *s, json_t *op, const char **filters, size_t n)
+{
+    struct ob_feed_opts o = {.filters = filters, .nfilters = n, .live_ids = &c->mod->live};
+    char stream[128];
+    int rc = sub_position(op, &o, stream, sizeof stream);
+    if (!rc) rc = ob_feed_open(&s->feed, c->mod->bus, &o, on_feed, s);
     if (!rc) s->live = ob_feed_stream(s->feed) == NULL;
-    if (!rc && s->live && fs) {
+    if (!rc && s->live && o.resume) {
         ob_feed_close(s->feed);
-        return OB_EINVAL; /* from_seq needs a stream; refusing beats a silent gap */
+        return OB_EINVAL; /* a resume needs a stream; refusing beats a silent gap */
     }
     return rc;
 }
@@ -225,7 +243,9 @@ static int op_sub(struct wsc *c, json_t *op, json_t *req)
         free(s->id_json);
         free(s);
         return send_err_code(c, req, rc,
-                             rc == OB_EINVAL ? "from_seq needs a capturing stream" : NULL);
+                             rc == OB_EINVAL ? "bad resume position (from_seq/after), or no "
+                                               "stream captures the filters"
+                                             : NULL);
     }
     s->next = c->subs;
     c->subs = s;

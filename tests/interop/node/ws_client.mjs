@@ -61,6 +61,13 @@ assert(Buffer.isBuffer(f), 'binary delivery expected');
 const n = f.readUInt32BE(0);
 const h = JSON.parse(f.subarray(4, 4 + n).toString());
 assert(h.id === 'NODE:1' && f.length - 4 - n === 3000, 'binary frame ' + JSON.stringify(h));
+// resume after a delivery id ("after", like SSE's Last-Event-ID)
+b.send(JSON.stringify({ op: 'sub', id: 'after', subject: 'node.>', after: 'NODE:1' }));
+m = await next(b);
+assert(m.op === 'subscribed' && m.cursor === 2, 'after: ' + JSON.stringify(m));
+b.send(JSON.stringify({ op: 'sub', id: 'bad', subject: 'node.>', after: 'nonsense', req: 'x' }));
+m = await next(b);
+assert(m.op === 'error' && m.req === 'x' && m.status === 400, 'bad after: ' + JSON.stringify(m));
 // unsubscribe: no further deliveries to a
 a.send(JSON.stringify({ op: 'unsub', id: 'n', req: 2 }));
 m = await next(a);
