@@ -1,5 +1,5 @@
 # mqtt_clients.sh — mosquitto's own command-line clients (mosquitto-clients) against
-# omnibus: 3.1.1 and 5.0 publish/subscribe at QoS 0, 1 and 2, retained messages, a
+# omnibus: 3.1, 3.1.1 and 5.0 publish/subscribe at QoS 0, 1 and 2, retained messages, a
 # persistent session (-c) collecting QoS 1 messages while offline, v5 user properties,
 # and request/response with mosquitto_rr (Paho responder). Skips without the clients.
 . "$OB_SRC/tests/lib/common.sh"
@@ -19,7 +19,7 @@ sub_bg() {
     sleep 0.4
 }
 
-for v in mqttv311 mqttv5; do
+for v in mqttv31 mqttv311 mqttv5; do
     for q in 0 1 2; do
         sub_bg "$T/s" -V $v -q $q -t "c/$v/$q" -C 3 -F '%t %q %p'
         for i in 1 2 3; do
@@ -30,7 +30,7 @@ for v in mqttv311 mqttv5; do
         [ "$(cat "$T/s")" = "$want" ] || ob_fail "$v QoS $q: got '$(cat "$T/s")'"
     done
 done
-echo "pub/sub 3.1.1 and 5.0 at QoS 0/1/2: ok"
+echo "pub/sub 3.1, 3.1.1 and 5.0 at QoS 0/1/2: ok"
 
 mosquitto_pub $P -t c/ret -m kept -r -q 1 || ob_fail "retained pub"
 got=$(timeout 5 mosquitto_sub $P -t c/ret -C 1 -F '%r %p')
