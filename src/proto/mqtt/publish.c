@@ -281,7 +281,13 @@ void ob_mqtt_handle_publish(struct ob_mqtt_conn *c, const struct ob_mqtt_packet 
     }
     struct ob_slice subject = ob_slice_make(sb.p, sb.len);
     ob_buf_putc(&sb, 0);
-    if (ob_auth_authorize(*c->b->auth, c->who, OB_ACT_PUBLISH, (const char *)sb.p)) {
+    int az = ob_auth_authorize(*c->b->auth, c->who, OB_ACT_PUBLISH, (const char *)sb.p);
+    if (az == OB_EBADSUBJECT) { /* valid MQTT, but its subject is over the core's limit */
+        ob_buf_release(&sb);
+        ob_mqtt_conn_fail(c, OB_MQTT_RC_TOPIC_NAME_INVALID, "topic too long for a subject");
+        return;
+    }
+    if (az) {
         OB_DEBUG("mqtt", "publish denied", "client=%s subject=%s", c->cid, (const char *)sb.p);
         /* v5: reason 0x87; 3.1.1: acknowledged as usual but dropped (MQTT-3.3.5-2). */
         if (pub->qos) ack_now(c, pub->qos, pub->packet_id, OB_MQTT_RC_NOT_AUTHORIZED);

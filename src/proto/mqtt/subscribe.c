@@ -267,6 +267,8 @@ static uint8_t check_filter(struct ob_mqtt_conn *c, const struct ob_mqtt_sub *x,
     ob_buf_putc(&f, 0);
     int rc = ob_auth_authorize(*c->b->auth, c->who, OB_ACT_SUBSCRIBE, (const char *)f.p);
     ob_buf_release(&f);
+    if (rc == OB_EBADSUBJECT) /* valid MQTT, but its subject is over the core's limit */
+        return refuse(c, OB_MQTT_RC_TOPIC_FILTER_INVALID);
     return rc ? refuse(c, OB_MQTT_RC_NOT_AUTHORIZED) : 0;
 }
 

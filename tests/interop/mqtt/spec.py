@@ -1023,6 +1023,19 @@ def invalid_filter_v5_0x8f():
 
 
 @case
+def topic_too_long_for_a_subject():
+    """A valid MQTT topic whose subject would pass the core's 4096-byte limit ('.' maps
+    to '//'): SUBACK 0x8F for such a filter, DISCONNECT 0x90 for such a PUBLISH."""
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(1, [("." * 3000, 1)])
+    assert c.suback()[1] == [0x8F]
+    c.publish("." * 30000, "x", qos=1, pid=1)
+    _, b = c.expect(DISCONNECT)
+    assert b[0] == 0x90, b
+
+
+@case
 def server_serves_others_after_garbage():
     bad = Raw(5)
     bad.send(os.urandom(64))
