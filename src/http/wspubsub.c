@@ -57,6 +57,7 @@ struct wsub {
     char *id_json; /* id as a JSON string, escaped once */
     struct ob_feed *feed;
     bool live;
+    bool raw; /* "format":"raw": each delivery is the payload alone */
 };
 
 static const char *const subprotocols[] = {"omnibus.v1", "omnibus.v1.bin"};
@@ -118,15 +119,17 @@ static void put_delivery(struct ob_buf *b, struct wsub *s, const char *id, const
     ob_buf_putc(b, '}');
 }
 
-static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t seq, const char *id)
+/* The payload alone, without a copy: a text frame when it is UTF-8, else binary. */
+static void send_raw(struct wsc *c, struct ob_msg *m)
 {
-    struct wsub *s = arg;
-    struct wsc *c = s->c;
-    if (!c->ws) return;
-    if (!m) {
-        send_error(c, NULL, 410, "stream-deleted", s->id);
-        return;
-    }
+    struct ob_slice p = ob_msg_payload(m);
+    int op = ob_json_utf8_ok(p.p, p.n) ? OB_WS_OP_TEXT : OB_WS_OP_BINARY;
+    ob_ws_conn_send_zc(c->ws, op, &p, 1, ob_conn_release_msg, ob_msg_ref(m));
+}
+
+static void send_delivery(struct wsc *c, struct wsub *s, struct ob_msg *m, const char *stream,
+                          uint64_t seq, const char *id)
+{
     size_t n;
     unsigned flags = c->binary ? OB_JSON_MSG_NO_PAYLOAD : 0;
     const char *msg = ob_json_msg_cached(&c->mod->cache, m, stream, seq, flags, &n);
@@ -142,6 +145,21 @@ static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t se
     }
     ob_ws_conn_send(c->ws, c->binary ? OB_WS_OP_BINARY : OB_WS_OP_TEXT, b.p, b.len);
     ob_buf_release(&b);
+}
+
+static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t seq, const char *id)
+{
+    struct wsub *s = arg;
+    struct wsc *c = s->c;
+    if (!c->ws) return;
+    if (!m) {
+        send_error(c, NULL, 410, "stream-deleted", s->id);
+        return;
+    }
+    if (s->raw)
+        send_raw(c, m);
+    else
+        send_delivery(c, s, m, stream, seq, id);
     if (!ob_ws_conn_congested(c->ws)) return;
     if (s->live) {
         OB_WARN("ws", "slow client cut off", "peer=%s", ob_ws_conn_peer_name(c->ws));
@@ -233,8 +251,13 @@ static int op_sub(struct wsc *c, json_t *op, json_t *req)
         return send_error(c, req, 400, "invalid-request", "sub needs subject or subjects");
     int rc = sub_authorize(c, filters, n);
     if (rc) return send_err_code(c, req, rc, "not allowed to subscribe to this filter");
+    json_t *fmt = json_object_get(op, "format");
+    if (fmt && (!json_is_string(fmt) ||
+                (strcmp(json_string_value(fmt), "raw") && strcmp(json_string_value(fmt), "json"))))
+        return send_error(c, req, 400, "invalid-request", "format is json or raw");
     struct wsub *s = ob_xcalloc(1, sizeof *s);
     s->c = c;
+    s->raw = fmt && !strcmp(json_string_value(fmt), "raw");
     s->id = ob_xstrdup(id);
     s->id_json = json_dumps(idj, JSON_ENCODE_ANY);
     rc = sub_open(c, s, op, filters, n);

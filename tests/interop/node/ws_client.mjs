@@ -68,6 +68,20 @@ assert(m.op === 'subscribed' && m.cursor === 2, 'after: ' + JSON.stringify(m));
 b.send(JSON.stringify({ op: 'sub', id: 'bad', subject: 'node.>', after: 'nonsense', req: 'x' }));
 m = await next(b);
 assert(m.op === 'error' && m.req === 'x' && m.status === 400, 'bad after: ' + JSON.stringify(m));
+// format raw: the payload alone, as a text frame when it is UTF-8
+const raw = await new Promise((resolve, reject) => {
+  const ws = new WebSocket(url, 'omnibus.v1');
+  const frames = [];
+  const t = setTimeout(() => reject(new Error('raw: timeout')), 5000);
+  ws.on('open', () => ws.send(JSON.stringify({ op: 'sub', id: 'raw', subject: 'node.>', from_seq: 1, format: 'raw' })));
+  ws.on('message', (data, isBinary) => {
+    frames.push({ text: data.toString(), isBinary });
+    if (frames.length === 2) { clearTimeout(t); ws.close(1000); resolve(frames); }
+  });
+  ws.on('error', reject);
+});
+assert(JSON.parse(raw[0].text).op === 'subscribed', 'raw: ' + raw[0].text);
+assert(!raw[1].isBinary && raw[1].text === 'x'.repeat(3000), 'raw payload frame');
 // unsubscribe: no further deliveries to a
 a.send(JSON.stringify({ op: 'unsub', id: 'n', req: 2 }));
 m = await next(a);
