@@ -152,8 +152,12 @@ static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t se
     struct wsub *s = arg;
     struct wsc *c = s->c;
     if (!c->ws) return;
-    if (!m) {
+    if (!m) { /* the stream was deleted: this subscription is over */
+        struct wsub **pp = sub_find(c, s->id);
+        *pp = s->next;
+        c->nsubs--;
         send_error(c, NULL, 410, "stream-deleted", s->id);
+        sub_free(s);
         return;
     }
     if (s->raw)

@@ -83,6 +83,27 @@ async def text_protocol():
         await a.send(json.dumps({"op": "ping", "req": 7}))
         await expect(a, op="pong", req=7)
 
+async def stream_deleted():
+    # a stream-backed subscription ends (410 stream-deleted, once) when its stream goes
+    import urllib.request
+    base = URL.replace("ws://", "http://").replace("/v1/ws", "")
+    def http(method, path, body=None):
+        r = urllib.request.Request(base + path, data=body, method=method,
+                                   headers={"Content-Type": "application/json"})
+        return urllib.request.urlopen(r, timeout=5).status
+    assert http("PUT", "/v1/streams/TMPW", b'{"subjects":["tmpw.>"]}') == 201
+    async with websockets.connect(URL) as w:
+        await w.send(json.dumps({"op": "sub", "id": "t", "subject": "tmpw.>"}))
+        await expect(w, op="subscribed", stream="TMPW")
+        assert http("DELETE", "/v1/streams/TMPW") == 204
+        for i in range(2):
+            await w.send(json.dumps({"op": "pub", "subject": "tmpw.x", "payload": "p", "req": i}))
+            await expect(w, op="ack", req=i, stream=None)
+            if i == 0:
+                await expect(w, op="error", status=410, type="stream-deleted", detail="t")
+        await w.send(json.dumps({"op": "ping", "req": "after"}))
+        await expect(w, op="pong", req="after")  # no second error in between
+
 async def binary_protocol():
     async with websockets.connect(URL, subprotocols=["omnibus.v1.bin"]) as c:
         assert c.subprotocol == "omnibus.v1.bin"
@@ -131,6 +152,7 @@ async def slow_live_subscriber():
 
 async def main():
     await text_protocol()
+    await stream_deleted()
     await binary_protocol()
     await slow_live_subscriber()
 
