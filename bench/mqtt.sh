@@ -13,7 +13,10 @@
 # mosquitto runs with: listener PORT 127.0.0.1, allow_anonymous true,
 # max_queued_messages 0 (no per-client queue limit), set_tcp_nodelay true, no
 # persistence. omnibus runs with its defaults plus connection limits raised for the idle
-# row. Clean sessions throughout, so neither broker writes to disk. Nothing asserts a
+# row. Clean sessions throughout, so neither broker writes to disk. Besides msgs/s and
+# latency, each row gives the broker's CPU time per delivered message (user + system,
+# from /proc/PID/stat): on a small shared box the generator often sets the pace, and
+# CPU per message is what says how much headroom each broker has. Nothing asserts a
 # speed; the exit status is 0 unless a broker or the generator fails to start.
 set -eu
 
@@ -70,22 +73,42 @@ wait_port "$obport"
 wait_port "$mqport"
 
 rows=""
+# CPU seconds (user + system) a process has used so far, in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# gen PORT PID ARGS... : one generator run; appends cpu_us_per_msg (the broker's CPU
+# time per delivered message) to its output line.
+gen() {
+    port=$1
+    pid=$2
+    shift 2
+    t0=$(ticks "$pid")
+    o=$(timeout 300 "$bin" -p "$port" "$@") || o="msgs_per_s=0 p50_us=0 p99_us=0 lost=? delivered=0"
+    t1=$(ticks "$pid")
+    hz=$(getconf CLK_TCK)
+    echo "$o" | awk -v t=$((t1 - t0)) -v hz="$hz" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "delivered") d = kv[2] }
+        printf "%s cpu_us_per_msg=%.2f\n", $0, (d > 0 ? t * 1e6 / hz / d : 0) }'
+}
+
 # run NAME ARGS... : the generator against both brokers; one table row.
 run() {
     name=$1
     shift
-    o=$(timeout 300 "$bin" -p "$obport" "$@") || o="msgs_per_s=0 p50_us=0 p99_us=0 lost=?"
-    m=$(timeout 300 "$bin" -p "$mqport" "$@") || m="msgs_per_s=0 p50_us=0 p99_us=0 lost=?"
+    o=$(gen "$obport" "$obpid" "$@")
+    m=$(gen "$mqport" "$mqpid" "$@")
     echo "$name: omnibus $o" >&2
     echo "$name: mosquitto $m" >&2
     row=$(printf '%s\n%s\n' "$o" "$m" | awk -v name="$name" '
         { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[NR, kv[1]] = kv[2] } }
         END {
             r = v[2, "msgs_per_s"] > 0 ? v[1, "msgs_per_s"] / v[2, "msgs_per_s"] : 0
-            printf "| %s | %d | %d | **%.2f×** | %.2f / %.2f | %.2f / %.2f | %s / %s |",
+            c = v[1, "cpu_us_per_msg"] > 0 ? v[2, "cpu_us_per_msg"] / v[1, "cpu_us_per_msg"] : 0
+            printf "| %s | %d | %d | **%.2f×** | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f (%.2f×) | %s / %s |",
                 name, v[1, "msgs_per_s"], v[2, "msgs_per_s"], r,
                 v[1, "p50_us"] / 1000, v[1, "p99_us"] / 1000,
-                v[2, "p50_us"] / 1000, v[2, "p99_us"] / 1000, v[1, "lost"], v[2, "lost"]
+                v[2, "p50_us"] / 1000, v[2, "p99_us"] / 1000,
+                v[1, "cpu_us_per_msg"], v[2, "cpu_us_per_msg"], c, v[1, "lost"], v[2, "lost"]
         }')
     rows="$rows$row
 "
@@ -132,8 +155,8 @@ run "QoS 0, fan-out 1→1000" -q 0 -S 1000 -n 1000 -w 100
 echo
 echo "## MQTT ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $(nproc) CPUs, mosquitto $(mosquitto -h 2>/dev/null | awk 'NR==1 { print $3 }'))"
 echo
-echo "| scenario | omnibus msgs/s | mosquitto msgs/s | ratio | omnibus p50 / p99 ms | mosquitto p50 / p99 ms | lost (o / m) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| scenario | omnibus msgs/s | mosquitto msgs/s | ratio | omnibus p50 / p99 ms | mosquitto p50 / p99 ms | broker CPU µs/msg o / m (ratio) | lost (o / m) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s' "$rows"
 echo
 echo "| idle connections | omnibus bytes/conn | mosquitto bytes/conn |"
