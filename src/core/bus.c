@@ -48,6 +48,18 @@ void ob_bus_kick(struct ob_bus *bus, struct ob_consumer *c)
     want_idle(bus);
 }
 
+void ob_bus_unkick(struct ob_bus *bus, struct ob_consumer *c)
+{
+    if (!c->kicked) return;
+    c->kicked = false;
+    for (size_t i = 0; i < bus->nkick; i++) {
+        if (bus->kick[i] != c) continue;
+        memmove(&bus->kick[i], &bus->kick[i + 1], (bus->nkick - i - 1) * sizeof *bus->kick);
+        bus->nkick--;
+        return;
+    }
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 static int open_loop(struct ob_bus *bus, const struct ob_bus_options *opt)

@@ -760,6 +760,7 @@ static void on_consumer_timer_closed(uv_handle_t *h)
 void ob_consumer_close(struct ob_consumer *c)
 {
     c->deleting = true;
+    ob_bus_unkick(c->st->bus, c);
     ob_map_del(&c->st->consumers, ob_slice_str(c->name));
     while (c->fetches) fetch_finish(c->fetches, OB_ECLOSED);
     while (c->bindings) {

@@ -165,6 +165,8 @@ struct ob_consumer {
 
 /* bus.c */
 void ob_bus_kick(struct ob_bus *bus, struct ob_consumer *c);
+/* Forgets a pending kick: a consumer being closed must not be run after it is freed. */
+void ob_bus_unkick(struct ob_bus *bus, struct ob_consumer *c);
 void ob_bus_note_error(struct ob_bus *bus, int err);
 struct ob_pubctx *ob_pubctx_new(struct ob_bus *bus, ob_publish_cb cb, void *arg);
 void ob_pubctx_hold(struct ob_pubctx *pc);

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,22 @@ static void test_interest(void **state)
     ob_bus_close(bus);
 }
 
+struct del_ctx {
+    struct ob_stream *st;
+    const char *name;
+    int rc;
+};
+
+static void delete_in_check(uv_check_t *h)
+{
+    struct del_ctx *dc = h->data;
+    if (dc->rc) return;
+    /* Kick the consumer (a publish does), then delete it, in the same callback. */
+    pub(dc->st->bus, "s", "late");
+    dc->rc = ob_consumer_delete(dc->st, dc->name) == 0 ? 1 : -1;
+    uv_check_stop(h);
+}
+
 static void test_start_positions(void **state)
 {
     (void)state;
@@ -618,6 +635,20 @@ static void test_start_positions(void **state)
     assert_int_equal(ci.num_pending, 5);
     cc.name = "bad name!";
     assert_int_equal(ob_consumer_create(st, &cc, &c), OB_EINVAL);
+    /* Deleting a consumer that has a delivery pass queued, from a loop phase after the
+     * idle pass (a check handle, like a socket callback): the consumer is freed by the
+     * closing phase, and the next idle pass must not run it. */
+    struct inbox in = {0};
+    ob_consumer_bind(ob_consumer_lookup(st, "seq"), collect, &in, NULL);
+    uv_check_t check;
+    struct del_ctx dc = {st, "seq", 0};
+    uv_check_init(ob_bus_uv_loop(bus), &check);
+    check.data = &dc;
+    uv_check_start(&check, delete_in_check);
+    ob_bus_run(bus, OB_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&check, NULL);
+    spin(bus, 20);
+    assert_int_equal(dc.rc, 1);
     assert_int_equal(ob_consumer_delete(st, "time"), 0);
     assert_int_equal(ob_consumer_delete(st, "time"), OB_ENOENT);
     assert_null(ob_consumer_lookup(st, "time"));
