@@ -232,7 +232,7 @@ static int idle_connect(int i)
     char id[32];
     int n = snprintf(id, sizeof id, "idle-%d-%d", (int)getpid(), i);
     uint8_t pkt[64] = {0x10, (uint8_t)(12 + n), 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0x02, 0x58,
-                       0, (uint8_t)n};
+                       0,    (uint8_t)n};
     memcpy(pkt + 14, id, (size_t)n);
     uint8_t ack[4];
     if (write(fd, pkt, (size_t)(14 + n)) != 14 + n || read(fd, ack, 4) != 4 || ack[3] != 0) {
@@ -275,15 +275,33 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt(argc, argv, "p:m:q:n:P:S:s:w:")) != -1) {
         switch (o) {
-        case 'p': g.port = atoi(optarg); break;
-        case 'm': mode = optarg; break;
-        case 'q': g.qos = atoi(optarg); break;
-        case 'n': g.msgs = atol(optarg); break;
-        case 'P': g.npub = atoi(optarg); break;
-        case 'S': g.nsub = atoi(optarg); break;
-        case 's': g.size = atoi(optarg) < 16 ? 16 : atoi(optarg); break;
-        case 'w': g.window = atoi(optarg); break;
-        default: fprintf(stderr, "usage: see bench/mqtt.c\n"); return 2;
+        case 'p':
+            g.port = atoi(optarg);
+            break;
+        case 'm':
+            mode = optarg;
+            break;
+        case 'q':
+            g.qos = atoi(optarg);
+            break;
+        case 'n':
+            g.msgs = atol(optarg);
+            break;
+        case 'P':
+            g.npub = atoi(optarg);
+            break;
+        case 'S':
+            g.nsub = atoi(optarg);
+            break;
+        case 's':
+            g.size = atoi(optarg) < 16 ? 16 : atoi(optarg);
+            break;
+        case 'w':
+            g.window = atoi(optarg);
+            break;
+        default:
+            fprintf(stderr, "usage: see bench/mqtt.c\n");
+            return 2;
         }
     }
     mosquitto_lib_init();

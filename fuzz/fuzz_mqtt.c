@@ -28,12 +28,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint8_t version_of(const struct ob_mqtt_decoder *d, const struct ob_mqtt_packet *pkt) {
+static uint8_t version_of(const struct ob_mqtt_decoder *d, const struct ob_mqtt_packet *pkt)
+{
     return pkt->type == OB_MQTT_CONNECT ? pkt->connect.version : d->version;
 }
 
 /* Re-encodes pkt and checks the encoding decodes back to it; appends it to log. */
-static void check_packet(uint8_t v, const struct ob_mqtt_packet *pkt, struct ob_buf *log) {
+static void check_packet(uint8_t v, const struct ob_mqtt_packet *pkt, struct ob_buf *log)
+{
     struct ob_buf a = OB_BUF_INIT, b = OB_BUF_INIT;
     CHECK(ob_mqtt_encode(&a, v, pkt) == 0);
     CHECK(a.len <= pkt->wire_size);
@@ -59,7 +61,8 @@ static void check_packet(uint8_t v, const struct ob_mqtt_packet *pkt, struct ob_
 }
 
 /* Chunk sizes: whole, byte by byte, small primes, or sizes read from the input. */
-static size_t chunk_size(unsigned pattern, size_t i, const uint8_t *p, size_t left) {
+static size_t chunk_size(unsigned pattern, size_t i, const uint8_t *p, size_t left)
+{
     static const size_t fixed[] = {SIZE_MAX, 1, 2, 3, 7, 64};
     size_t n = pattern < 6 ? fixed[pattern] : 1 + (p[i % left] & (pattern == 6 ? 7 : 127));
     return n < left ? n : left;
@@ -68,7 +71,8 @@ static size_t chunk_size(unsigned pattern, size_t i, const uint8_t *p, size_t le
 /* Feeds the stream as the control byte says; logs every packet's re-encoding and returns
  * the decoder's last result (negative on error) followed by its reason in *reason. */
 static int run(const uint8_t *p, size_t n, uint8_t ctl, unsigned pattern, struct ob_buf *log,
-               uint8_t *reason) {
+               uint8_t *reason)
+{
     static const uint32_t limits[] = {0, 16, 300, 70000};
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -92,7 +96,8 @@ static int run(const uint8_t *p, size_t n, uint8_t ctl, unsigned pattern, struct
     return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     if (size < 1) return 0;
     uint8_t ctl = data[0];
     struct ob_buf whole = OB_BUF_INIT, chunked = OB_BUF_INIT;

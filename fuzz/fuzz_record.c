@@ -14,7 +14,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_round_trip(const uint8_t *p, size_t used, const struct ob_record *r) {
+static void check_round_trip(const uint8_t *p, size_t used, const struct ob_record *r)
+{
     struct ob_buf b = OB_BUF_INIT;
     ob_record_encode(&b, r);
     if (b.len != used) abort();
@@ -26,7 +27,8 @@ static void check_round_trip(const uint8_t *p, size_t used, const struct ob_reco
     ob_buf_release(&b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     size_t off = 0;
     while (off < size) {
         struct ob_record r;

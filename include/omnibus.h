@@ -33,26 +33,26 @@ extern "C" {
 /* ---- errors ---------------------------------------------------------------------- */
 enum ob_error {
     OB_OK = 0,
-    OB_EINVAL = -1,        /* bad argument, malformed input */
-    OB_ENOMEM = -2,        /* a configured memory limit was hit (allocation aborts) */
-    OB_ENOENT = -3,        /* no such stream / consumer / message */
-    OB_EEXIST = -4,        /* exists with a different configuration */
-    OB_EIO = -5,           /* I/O error from the store */
-    OB_ENOSPC = -6,        /* disk full; writing resumes when space returns */
-    OB_ETOOBIG = -7,       /* message or frame over a configured limit */
-    OB_ELIMIT = -8,        /* a count limit (streams, pending acks, connections…) was hit */
-    OB_EBADSUBJECT = -9,   /* subject or filter is not valid */
-    OB_ECORRUPT = -10,     /* stored data failed its checksum */
-    OB_ECLOSED = -11,      /* the bus, stream or consumer is closing or gone */
-    OB_EPERM = -12,        /* not authorized */
-    OB_EAUTH = -13,        /* authentication failed */
-    OB_EAGAIN = -14,       /* nothing available now; try later */
-    OB_EPROTO = -15,       /* protocol violation by a peer */
-    OB_ECONFIG = -16,      /* invalid configuration */
-    OB_EADDRINUSE = -17,   /* a listener's address is in use */
-    OB_ETIMEDOUT = -18,    /* a wait expired */
-    OB_ENOTSUP = -19,      /* not supported */
-    OB_EOVERLAP = -20,     /* work-queue consumers' filters overlap */
+    OB_EINVAL = -1,      /* bad argument, malformed input */
+    OB_ENOMEM = -2,      /* a configured memory limit was hit (allocation aborts) */
+    OB_ENOENT = -3,      /* no such stream / consumer / message */
+    OB_EEXIST = -4,      /* exists with a different configuration */
+    OB_EIO = -5,         /* I/O error from the store */
+    OB_ENOSPC = -6,      /* disk full; writing resumes when space returns */
+    OB_ETOOBIG = -7,     /* message or frame over a configured limit */
+    OB_ELIMIT = -8,      /* a count limit (streams, pending acks, connections…) was hit */
+    OB_EBADSUBJECT = -9, /* subject or filter is not valid */
+    OB_ECORRUPT = -10,   /* stored data failed its checksum */
+    OB_ECLOSED = -11,    /* the bus, stream or consumer is closing or gone */
+    OB_EPERM = -12,      /* not authorized */
+    OB_EAUTH = -13,      /* authentication failed */
+    OB_EAGAIN = -14,     /* nothing available now; try later */
+    OB_EPROTO = -15,     /* protocol violation by a peer */
+    OB_ECONFIG = -16,    /* invalid configuration */
+    OB_EADDRINUSE = -17, /* a listener's address is in use */
+    OB_ETIMEDOUT = -18,  /* a wait expired */
+    OB_ENOTSUP = -19,    /* not supported */
+    OB_EOVERLAP = -20,   /* work-queue consumers' filters overlap */
     OB_ERROR_MIN = -20
 };
 
@@ -126,8 +126,8 @@ enum ob_log_level { OB_LOG_DEBUG, OB_LOG_INFO, OB_LOG_WARN, OB_LOG_ERROR, OB_LOG
 void ob_log_set_level(enum ob_log_level level);
 
 struct ob_bus_options {
-    const char *data_dir; /* NULL: in-memory only (streams are not durable) */
-    void *uv_loop;        /* a uv_loop_t to run on; NULL: the bus creates its own */
+    const char *data_dir;  /* NULL: in-memory only (streams are not durable) */
+    void *uv_loop;         /* a uv_loop_t to run on; NULL: the bus creates its own */
     uint32_t max_msg_size; /* 0: 8 MiB */
 };
 
@@ -190,10 +190,10 @@ struct ob_consumer;
 /* What a subscriber or consumer callback receives; all pointers borrowed. */
 struct ob_delivery {
     struct ob_msg *msg;
-    const char *stream;       /* NULL for a direct subscription */
-    uint64_t seq;             /* stream sequence, 0 for direct */
-    uint32_t delivery_count;  /* 1 on first delivery */
-    uint64_t pending;         /* consumer: messages left after this one (lag) */
+    const char *stream;           /* NULL for a direct subscription */
+    uint64_t seq;                 /* stream sequence, 0 for direct */
+    uint32_t delivery_count;      /* 1 on first delivery */
+    uint64_t pending;             /* consumer: messages left after this one (lag) */
     struct ob_consumer *consumer; /* NULL for a direct subscription */
 };
 
@@ -213,9 +213,9 @@ void ob_unsubscribe(struct ob_sub *sub);
 struct ob_stream;
 
 enum ob_retention {
-    OB_RETAIN_LIMITS = 0,  /* kept until a limit (count, bytes, age) drops the oldest */
-    OB_RETAIN_INTEREST,    /* kept until every consumer whose filter matches acked it */
-    OB_RETAIN_WORKQUEUE,   /* removed once its (single, non-overlapping) consumer acked it */
+    OB_RETAIN_LIMITS = 0, /* kept until a limit (count, bytes, age) drops the oldest */
+    OB_RETAIN_INTEREST,   /* kept until every consumer whose filter matches acked it */
+    OB_RETAIN_WORKQUEUE,  /* removed once its (single, non-overlapping) consumer acked it */
 };
 enum ob_fsync { OB_FSYNC_ALWAYS = 0, OB_FSYNC_INTERVAL, OB_FSYNC_NEVER };
 enum ob_compaction { OB_COMPACT_NONE = 0, OB_COMPACT_KEY, OB_COMPACT_SUBJECT };
@@ -225,10 +225,10 @@ struct ob_stream_config {
     const char *const *subjects; /* filters this stream captures */
     size_t nsubjects;
     enum ob_retention retention;
-    uint64_t max_msgs;     /* 0: unlimited */
-    uint64_t max_bytes;    /* 0: unlimited */
-    int64_t max_age_ms;    /* 0: unlimited */
-    uint32_t max_msg_size; /* 0: the bus limit */
+    uint64_t max_msgs;             /* 0: unlimited */
+    uint64_t max_bytes;            /* 0: unlimited */
+    int64_t max_age_ms;            /* 0: unlimited */
+    uint32_t max_msg_size;         /* 0: the bus limit */
     enum ob_compaction compaction; /* keep only the newest message per key / subject */
     enum ob_fsync fsync;
     uint32_t fsync_interval_ms; /* for OB_FSYNC_INTERVAL; 0: 100 ms */
@@ -322,8 +322,7 @@ void ob_consumer_foreach(struct ob_stream *st, int (*fn)(void *arg, struct ob_co
  * up to max_ack_pending unacked. Unbinding hands that binding's unacked messages back
  * for immediate redelivery to the others. Deliveries happen on the bus loop. */
 struct ob_binding;
-int ob_consumer_bind(struct ob_consumer *c, ob_deliver_cb cb, void *arg,
-                     struct ob_binding **out);
+int ob_consumer_bind(struct ob_consumer *c, ob_deliver_cb cb, void *arg, struct ob_binding **out);
 void ob_consumer_unbind(struct ob_binding *b);
 
 /* Pull: delivers up to max available messages through cb. With expires_ms > 0 and

@@ -56,7 +56,8 @@ void ob_grow(void **arr, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap) return;
     size_t ncap = *cap ? *cap : 8;
-    while (ncap < need) ncap *= 2;
+    while (ncap < need)
+        ncap *= 2;
     *arr = ob_xrealloc(*arr, ncap * sz);
     *cap = ncap;
 }

@@ -17,7 +17,8 @@ void ob_buf_reserve(struct ob_buf *b, size_t extra)
 {
     if (b->len + extra <= b->cap) return;
     size_t ncap = b->cap ? b->cap : 64;
-    while (ncap < b->len + extra) ncap *= 2;
+    while (ncap < b->len + extra)
+        ncap *= 2;
     b->p = ob_xrealloc(b->p, ncap);
     b->cap = ncap;
 }

@@ -18,7 +18,10 @@ struct ob_buf {
     size_t cap;
 };
 
-#define OB_BUF_INIT {NULL, 0, 0}
+#define OB_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void ob_buf_release(struct ob_buf *b);
 void ob_buf_reserve(struct ob_buf *b, size_t extra);
@@ -61,8 +64,7 @@ static inline uint16_t ob_get_u16le(const uint8_t *p)
 }
 static inline uint32_t ob_get_u32le(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint64_t ob_get_u64le(const uint8_t *p)
 {

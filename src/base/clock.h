@@ -11,7 +11,7 @@ int64_t ob_mono_ns(void);
 /* Nanoseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t ob_wall_ns(void);
 
-#define OB_NS_PER_MS INT64_C(1000000)
+#define OB_NS_PER_MS  INT64_C(1000000)
 #define OB_NS_PER_SEC INT64_C(1000000000)
 
 #endif

@@ -72,8 +72,8 @@ static void put_quoted(struct ob_buf *b, const char *s)
 
 /* In JSON mode the logfmt key=value extras are carried as one "fields" string, so
  * the line stays valid JSON without parsing the caller's format. */
-static void format_line(struct ob_buf *b, enum ob_log_level level, const char *mod,
-                        const char *msg, const char *extra)
+static void format_line(struct ob_buf *b, enum ob_log_level level, const char *mod, const char *msg,
+                        const char *extra)
 {
     if (g_json) {
         ob_buf_printf(b, "{\"ts\":\"");

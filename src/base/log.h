@@ -21,8 +21,8 @@ void ob_log(enum ob_log_level level, const char *mod, const char *msg, const cha
     __attribute__((format(printf, 4, 5)));
 
 #define OB_DEBUG(mod, msg, ...) ob_log(OB_LOG_DEBUG, mod, msg, __VA_ARGS__)
-#define OB_INFO(mod, msg, ...) ob_log(OB_LOG_INFO, mod, msg, __VA_ARGS__)
-#define OB_WARN(mod, msg, ...) ob_log(OB_LOG_WARN, mod, msg, __VA_ARGS__)
+#define OB_INFO(mod, msg, ...)  ob_log(OB_LOG_INFO, mod, msg, __VA_ARGS__)
+#define OB_WARN(mod, msg, ...)  ob_log(OB_LOG_WARN, mod, msg, __VA_ARGS__)
 #define OB_ERROR(mod, msg, ...) ob_log(OB_LOG_ERROR, mod, msg, __VA_ARGS__)
 
 #endif

@@ -26,7 +26,8 @@ void ob_map_release(struct ob_map *m)
 
 void ob_map_clear(struct ob_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++) m->slots[i] = (struct ob_map_slot){{NULL, 0}, 0, NULL, 0};
+    for (size_t i = 0; i < m->cap; i++)
+        m->slots[i] = (struct ob_map_slot){{NULL, 0}, 0, NULL, 0};
     m->count = m->used = 0;
 }
 
@@ -50,7 +51,8 @@ static void rehash(struct ob_map *m, size_t ncap)
     for (size_t i = 0; i < ocap; i++) {
         if (!old[i].value) continue;
         size_t j = old[i].hash & (ncap - 1);
-        while (m->slots[j].value) j = (j + 1) & (ncap - 1);
+        while (m->slots[j].value)
+            j = (j + 1) & (ncap - 1);
         m->slots[j] = old[i];
         m->slots[j].tomb = 0;
     }
@@ -73,9 +75,11 @@ void *ob_map_put(struct ob_map *m, struct ob_slice key, void *value)
         s->key = key;
         return prev;
     }
-    if ((m->used + 1) * 4 >= m->cap * 3) rehash(m, m->cap ? (m->count * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
+    if ((m->used + 1) * 4 >= m->cap * 3)
+        rehash(m, m->cap ? (m->count * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
     size_t i = h & (m->cap - 1);
-    while (m->slots[i].value) i = (i + 1) & (m->cap - 1);
+    while (m->slots[i].value)
+        i = (i + 1) & (m->cap - 1);
     if (!m->slots[i].tomb) m->used++;
     m->slots[i] = (struct ob_map_slot){key, h, value, 0};
     m->count++;

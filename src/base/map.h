@@ -24,7 +24,10 @@ struct ob_map {
     size_t used; /* count + tombstones */
 };
 
-#define OB_MAP_INIT {NULL, 0, 0, 0}
+#define OB_MAP_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 uint64_t ob_hash_bytes(const void *p, size_t n);
 void ob_map_release(struct ob_map *m);

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define DEFAULT_MAX_MSG (UINT32_C(8) << 20)
-#define ASYNC_PER_PASS 4096
+#define ASYNC_PER_PASS  4096
 
 _Static_assert(OB_STATS_FSYNC_BUCKETS == OB_FSYNC_BUCKETS, "one histogram shape");
 
@@ -120,7 +120,8 @@ static void close_streams(struct ob_bus *bus)
         OB_GROW(list, cap, n + 1);
         list[n++] = v;
     }
-    for (size_t k = 0; k < n; k++) ob_stream_close(list[k]);
+    for (size_t k = 0; k < n; k++)
+        ob_stream_close(list[k]);
     free(list);
     ob_map_release(&bus->streams);
 }
@@ -143,7 +144,8 @@ void ob_bus_close(struct ob_bus *bus)
     close_streams(bus);
     if (bus->store) ob_store_close(bus->store);
     drain_async_queue(bus);
-    for (size_t i = 0; i < bus->ngrave; i++) drop_sub_ref(bus->graveyard[i]);
+    for (size_t i = 0; i < bus->ngrave; i++)
+        drop_sub_ref(bus->graveyard[i]);
     /* Subscriptions never unsubscribed are freed with the bus. */
     while (bus->live_subs) {
         struct ob_sub *s = bus->live_subs;
@@ -166,7 +168,9 @@ void ob_bus_close(struct ob_bus *bus)
 
 int ob_bus_run(struct ob_bus *bus, enum ob_run_mode mode)
 {
-    uv_run_mode m = mode == OB_RUN_ONCE ? UV_RUN_ONCE : mode == OB_RUN_NOWAIT ? UV_RUN_NOWAIT : UV_RUN_DEFAULT;
+    uv_run_mode m = mode == OB_RUN_ONCE     ? UV_RUN_ONCE
+                    : mode == OB_RUN_NOWAIT ? UV_RUN_NOWAIT
+                                            : UV_RUN_DEFAULT;
     return uv_run(bus->loop, m);
 }
 
@@ -199,7 +203,8 @@ void ob_bus_get_stats(struct ob_bus *bus, struct ob_bus_stats *out)
     memset(out, 0, sizeof *out);
     out->streams = bus->streams.count;
     const uint64_t *bounds = ob_store_fsync_bounds_ns();
-    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) out->fsync_bound_ns[i] = bounds[i];
+    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++)
+        out->fsync_bound_ns[i] = bounds[i];
     if (!bus->store) return;
     struct ob_store_stats s;
     ob_store_get_stats(bus->store, &s);
@@ -248,7 +253,8 @@ static void enqueue_async(struct ob_bus *bus, struct ob_sub *s, struct ob_msg *m
     if (bus->aq_len == bus->aq_cap) {
         size_t ncap = bus->aq_cap ? bus->aq_cap * 2 : 64;
         struct async_item *n = ob_xmalloc(ncap * sizeof *n);
-        for (size_t i = 0; i < bus->aq_len; i++) n[i] = bus->aq[(bus->aq_head + i) % bus->aq_cap];
+        for (size_t i = 0; i < bus->aq_len; i++)
+            n[i] = bus->aq[(bus->aq_head + i) % bus->aq_cap];
         free(bus->aq);
         bus->aq = n;
         bus->aq_cap = ncap;
@@ -299,7 +305,9 @@ static void dispatch(struct ob_bus *bus, struct ob_msg *msg, struct ob_pubctx *p
         if (st->seen_gen == gen) continue; /* several of its filters matched */
         st->seen_gen = gen;
         int rc = ob_stream_capture(st, msg, pc);
-        if (rc && !pc) OB_DEBUG("bus", "stream rejected message", "stream=%s err=\"%s\"", st->name, ob_strerror(rc));
+        if (rc && !pc)
+            OB_DEBUG("bus", "stream rejected message", "stream=%s err=\"%s\"", st->name,
+                     ob_strerror(rc));
     }
     bus->dispatch_depth--;
     if (items != stackbuf) free(items);
@@ -344,8 +352,10 @@ void ob_unsubscribe(struct ob_sub *s)
     if (!s || s->dead) return;
     struct ob_bus *bus = s->bus;
     s->dead = true;
-    if (s->prev) s->prev->next = s->next;
-    else bus->live_subs = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        bus->live_subs = s->next;
     if (s->next) s->next->prev = s->prev;
     ob_sublist_remove(&bus->subs, ob_slice_str(s->filter), s);
     /* Freed from the idle pass: a dispatch in progress may still hold the pointer. */
@@ -377,15 +387,18 @@ static void run_kicks(struct ob_bus *bus)
     struct ob_consumer **list = ob_xmemdup(bus->kick, n * sizeof *list);
     memmove(bus->kick, bus->kick + n, (bus->nkick - n) * sizeof *list);
     bus->nkick -= n;
-    for (size_t i = 0; i < n; i++) list[i]->kicked = false;
-    for (size_t i = 0; i < n; i++) ob_consumer_run(list[i]);
+    for (size_t i = 0; i < n; i++)
+        list[i]->kicked = false;
+    for (size_t i = 0; i < n; i++)
+        ob_consumer_run(list[i]);
     free(list);
 }
 
 static void run_graveyard(struct ob_bus *bus)
 {
     if (bus->dispatch_depth) return;
-    for (size_t i = 0; i < bus->ngrave; i++) drop_sub_ref(bus->graveyard[i]);
+    for (size_t i = 0; i < bus->ngrave; i++)
+        drop_sub_ref(bus->graveyard[i]);
     bus->ngrave = 0;
 }
 

@@ -24,9 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RUN_BUDGET 512      /* deliveries per pass: keeps the loop fair */
-#define SCAN_BUDGET 16384   /* entries examined per pass for filtered consumers */
-#define SNAPSHOT_EVERY 8192 /* ops between snapshots */
+#define RUN_BUDGET     512   /* deliveries per pass: keeps the loop fair */
+#define SCAN_BUDGET    16384 /* entries examined per pass for filtered consumers */
+#define SNAPSHOT_EVERY 8192  /* ops between snapshots */
 
 enum op { OP_DELIVERED = 1, OP_ACK = 2, OP_ACKUPTO = 3, OP_REDELIVER = 4, OP_SNAPSHOT = 5 };
 
@@ -60,7 +60,8 @@ static void park(struct ob_consumer *c, struct pending *p)
     p->deadline_ns = INT64_MAX;
     p->owner = NULL;
     size_t i = c->nredeliver;
-    while (i > 0 && c->redeliver[i - 1] > p->seq) i--;
+    while (i > 0 && c->redeliver[i - 1] > p->seq)
+        i--;
     if (i > 0 && c->redeliver[i - 1] == p->seq) return;
     OB_GROW(c->redeliver, c->redeliver_cap, c->nredeliver + 1);
     memmove(&c->redeliver[i + 1], &c->redeliver[i], (c->nredeliver - i) * sizeof(uint64_t));
@@ -190,8 +191,10 @@ void ob_consumer_run(struct ob_consumer *c)
         more = budget == 1;
         struct pending *p = next_redelivery(c);
         if (p) {
-            if (c->cfg.max_deliver && p->deliveries >= c->cfg.max_deliver) dead_letter(c, p);
-            else deliver_one(c, p->seq, p);
+            if (c->cfg.max_deliver && p->deliveries >= c->cfg.max_deliver)
+                dead_letter(c, p);
+            else
+                deliver_one(c, p->seq, p);
             continue;
         }
         uint64_t s = full(c) ? 0 : next_new(c, &more);
@@ -236,8 +239,10 @@ static void persist_op(struct ob_consumer *c, enum op op, uint64_t a, uint32_t b
         persist_op(c, OP_DELIVERED, c->next_seq, 0, NULL, NULL);
     uint8_t body[13];
     body[0] = (uint8_t)op;
-    for (int i = 0; i < 8; i++) body[1 + i] = (uint8_t)(a >> (8 * i));
-    for (int i = 0; i < 4; i++) body[9 + i] = (uint8_t)(b >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        body[1 + i] = (uint8_t)(a >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        body[9 + i] = (uint8_t)(b >> (8 * i));
     struct ob_record r = {OB_REC_CONSUMER, ++c->log_seq, ob_wall_ns(), ob_slice_make(body, 13)};
     struct done_ctx *d = NULL;
     if (done) {
@@ -266,7 +271,8 @@ int ob_consumer_ack(struct ob_consumer *c, uint64_t seq, ob_done_cb done, void *
         void *v;
         while (ob_map_next(&c->pending, &i, NULL, &v))
             if (((struct pending *)v)->seq <= seq) list[n++] = v;
-        for (size_t k = 0; k < n; k++) finish(c, list[k]);
+        for (size_t k = 0; k < n; k++)
+            finish(c, list[k]);
         free(list);
         if (!n) return OB_ENOENT;
         persist_op(c, OP_ACKUPTO, seq, 0, done, arg);
@@ -352,7 +358,8 @@ static void dead_letter(struct ob_consumer *c, struct pending *p)
         publish_dead_letter(c, m, p);
         ob_msg_unref(m);
     }
-    OB_DEBUG("consumer", "dead-lettered", "stream=%s consumer=%s seq=%" PRIu64, c->st->name, c->name, p->seq);
+    OB_DEBUG("consumer", "dead-lettered", "stream=%s consumer=%s seq=%" PRIu64, c->st->name,
+             c->name, p->seq);
     c->dead_lettered++;
     uint64_t seq = p->seq;
     finish(c, p);
@@ -458,15 +465,18 @@ int ob_consumer_fetch(struct ob_consumer *c, size_t max, uint32_t expires_ms, ob
     uv_timer_init(c->st->bus->loop, &f->timer);
     f->timer.data = f;
     struct fetch_req **tail = &c->fetches;
-    while (*tail) tail = &(*tail)->next;
+    while (*tail)
+        tail = &(*tail)->next;
     *tail = f;
     ob_consumer_run(c);
     /* Still queued (not filled by the run above): finish now or wait for messages.
      * A finished request is unlinked; its memory lives until its timer handle closes. */
     for (struct fetch_req *q = c->fetches; q; q = q->next) {
         if (q != f) continue;
-        if (!expires_ms || f->got) fetch_finish(f, (int)f->got);
-        else uv_timer_start(&f->timer, on_fetch_timer, expires_ms, 0);
+        if (!expires_ms || f->got)
+            fetch_finish(f, (int)f->got);
+        else
+            uv_timer_start(&f->timer, on_fetch_timer, expires_ms, 0);
         return 0;
     }
     return 0;
@@ -522,7 +532,8 @@ static void clear_pending(struct ob_consumer *c)
 {
     size_t i = 0;
     void *v;
-    while (ob_map_next(&c->pending, &i, NULL, &v)) free(v);
+    while (ob_map_next(&c->pending, &i, NULL, &v))
+        free(v);
     ob_map_clear(&c->pending);
 }
 
@@ -533,7 +544,8 @@ static void replay_ackupto(struct ob_consumer *c, uint64_t seq)
     struct pending **list = ob_xcalloc(c->pending.count, sizeof *list);
     while (ob_map_next(&c->pending, &i, NULL, &v))
         if (((struct pending *)v)->seq <= seq) list[n++] = v;
-    for (size_t k = 0; k < n; k++) pending_del(c, list[k]);
+    for (size_t k = 0; k < n; k++)
+        pending_del(c, list[k]);
     free(list);
 }
 
@@ -565,15 +577,20 @@ static int replay_op(void *arg, const struct ob_record *r)
     uint32_t b = ob_get_u32le(r->body.p + 9);
     struct pending *p = pending_get(c, a);
     switch (r->body.p[0]) {
-    case OP_DELIVERED: replay_delivered(c, a); break;
+    case OP_DELIVERED:
+        replay_delivered(c, a);
+        break;
     case OP_ACK:
         if (p) pending_del(c, p);
         break;
-    case OP_ACKUPTO: replay_ackupto(c, a); break;
+    case OP_ACKUPTO:
+        replay_ackupto(c, a);
+        break;
     case OP_REDELIVER:
         if (p) p->deliveries = b;
         break;
-    default: break;
+    default:
+        break;
     }
     return 0;
 }
@@ -654,17 +671,28 @@ static void cfg_encode(struct ob_buf *b, const struct ob_consumer_config *c, uin
 
 static void cfg_set(struct ob_consumer_config *c, const char *k, const char *v, uint64_t *start)
 {
-    if (!strcmp(k, "name")) c->name = ob_xstrdup(v);
-    else if (!strcmp(k, "filter")) c->filter = dup_or_null(v);
-    else if (!strcmp(k, "deliver")) c->deliver = (enum ob_deliver_policy)atoi(v);
-    else if (!strcmp(k, "start_seq")) c->start_seq = strtoull(v, NULL, 10);
-    else if (!strcmp(k, "start_time_ns")) c->start_time_ns = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "ack")) c->ack = (enum ob_ack_policy)atoi(v);
-    else if (!strcmp(k, "ack_wait_ms")) c->ack_wait_ms = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "max_deliver")) c->max_deliver = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "dead_letter")) c->dead_letter = dup_or_null(v);
-    else if (!strcmp(k, "max_ack_pending")) c->max_ack_pending = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "next_seq")) *start = strtoull(v, NULL, 10);
+    if (!strcmp(k, "name"))
+        c->name = ob_xstrdup(v);
+    else if (!strcmp(k, "filter"))
+        c->filter = dup_or_null(v);
+    else if (!strcmp(k, "deliver"))
+        c->deliver = (enum ob_deliver_policy)atoi(v);
+    else if (!strcmp(k, "start_seq"))
+        c->start_seq = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "start_time_ns"))
+        c->start_time_ns = strtoll(v, NULL, 10);
+    else if (!strcmp(k, "ack"))
+        c->ack = (enum ob_ack_policy)atoi(v);
+    else if (!strcmp(k, "ack_wait_ms"))
+        c->ack_wait_ms = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "max_deliver"))
+        c->max_deliver = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "dead_letter"))
+        c->dead_letter = dup_or_null(v);
+    else if (!strcmp(k, "max_ack_pending"))
+        c->max_ack_pending = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "next_seq"))
+        *start = strtoull(v, NULL, 10);
 }
 
 static void cfg_decode(struct ob_slice body, struct ob_consumer_config *c, uint64_t *start)
@@ -694,12 +722,16 @@ static uint64_t start_seq(struct ob_stream *st, const struct ob_consumer_config 
     uint64_t first = st->msgs ? st->base + st->tab_off : st->last_seq + 1;
     uint64_t s;
     switch (cfg->deliver) {
-    case OB_DELIVER_NEW: return st->last_seq + 1;
-    case OB_DELIVER_LAST: return st->last_seq ? st->last_seq : 1;
-    case OB_DELIVER_SEQ: return cfg->start_seq > first ? cfg->start_seq : first;
+    case OB_DELIVER_NEW:
+        return st->last_seq + 1;
+    case OB_DELIVER_LAST:
+        return st->last_seq ? st->last_seq : 1;
+    case OB_DELIVER_SEQ:
+        return cfg->start_seq > first ? cfg->start_seq : first;
     case OB_DELIVER_TIME:
         return ob_stream_seq_for_time(st, cfg->start_time_ns, &s) == 0 ? s : st->last_seq + 1;
-    default: return first ? first : 1;
+    default:
+        return first ? first : 1;
     }
 }
 
@@ -711,7 +743,8 @@ static char *consumer_dir(struct ob_stream *st, const char *name)
     return (char *)p.p;
 }
 
-static struct ob_consumer *consumer_alloc(struct ob_stream *st, const struct ob_consumer_config *cfg)
+static struct ob_consumer *consumer_alloc(struct ob_stream *st,
+                                          const struct ob_consumer_config *cfg)
 {
     struct ob_consumer *c = ob_xcalloc(1, sizeof *c);
     c->st = st;
@@ -762,7 +795,8 @@ void ob_consumer_close(struct ob_consumer *c)
     c->deleting = true;
     ob_bus_unkick(c->st->bus, c);
     ob_map_del(&c->st->consumers, ob_slice_str(c->name));
-    while (c->fetches) fetch_finish(c->fetches, OB_ECLOSED);
+    while (c->fetches)
+        fetch_finish(c->fetches, OB_ECLOSED);
     while (c->bindings) {
         struct ob_binding *b = c->bindings;
         c->bindings = b->next;
@@ -839,7 +873,8 @@ int ob_consumer_recover(struct ob_stream *st, const char *dir, struct ob_consume
     /* Whatever was in flight when we stopped is redelivered now. */
     size_t i = 0;
     void *v;
-    while (ob_map_next(&c->pending, &i, NULL, &v)) park(c, v);
+    while (ob_map_next(&c->pending, &i, NULL, &v))
+        park(c, v);
     consumer_register(c);
     *out = c;
     return 0;
@@ -925,8 +960,10 @@ void ob_consumer_foreach(struct ob_stream *st, int (*fn)(void *arg, struct ob_co
     size_t i = 0, n = 0;
     void *v;
     struct ob_consumer **list = ob_xcalloc(st->consumers.count, sizeof *list);
-    while (ob_map_next(&st->consumers, &i, NULL, &v)) list[n++] = v;
-    for (size_t k = 0; k < n && !fn(arg, list[k]); k++) continue;
+    while (ob_map_next(&st->consumers, &i, NULL, &v))
+        list[n++] = v;
+    for (size_t k = 0; k < n && !fn(arg, list[k]); k++)
+        continue;
     free(list);
 }
 
@@ -937,7 +974,8 @@ void ob_consumer_stream_purged(struct ob_consumer *c)
     struct pending **gone = ob_xcalloc(c->pending.count, sizeof *gone);
     while (ob_map_next(&c->pending, &i, NULL, &v))
         if (!ob_stream_entry(c->st, ((struct pending *)v)->seq)) gone[n++] = v;
-    for (size_t k = 0; k < n; k++) pending_del(c, gone[k]);
+    for (size_t k = 0; k < n; k++)
+        pending_del(c, gone[k]);
     free(gone);
     ob_bus_kick(c->st->bus, c);
 }

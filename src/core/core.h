@@ -28,7 +28,7 @@ struct ob_sub {
     ob_deliver_cb cb;
     void *arg;
     bool dead;
-    unsigned refs; /* the bus's own + each queued async delivery */
+    unsigned refs;              /* the bus's own + each queued async delivery */
     struct ob_sub *prev, *next; /* the bus's list of live subscriptions */
 };
 
@@ -46,7 +46,7 @@ struct ob_bus {
     uint32_t max_msg_size;
     struct ob_store *store;
     struct ob_sublist subs;
-    struct ob_map streams; /* name -> struct ob_stream */
+    struct ob_map streams;    /* name -> struct ob_stream */
     struct ob_sub *live_subs; /* freed at close if never unsubscribed */
     /* Deferred work, run from an idle handle: async deliveries, consumer kicks, frees. */
     uv_idle_t idle;
@@ -78,7 +78,7 @@ struct ob_pubctx {
 /* A stream's message table entry, one per sequence from base to last. */
 enum entry_flags { E_LIVE = 1, E_COMMITTED = 2 };
 struct ob_entry {
-    struct ob_msg *msg; /* cached reference or NULL (then read from the log) */
+    struct ob_msg *msg;  /* cached reference or NULL (then read from the log) */
     const char *subject; /* interned in the stream's subject table */
     int64_t ts;
     uint32_t size;
@@ -100,7 +100,7 @@ struct ob_stream {
     struct ob_log *log;          /* messages */
     struct ob_log *dels;         /* purges and deletions */
     uint64_t dels_seq;
-    struct ob_entry *tab; /* tab[i] is sequence base + i */
+    struct ob_entry *tab;             /* tab[i] is sequence base + i */
     size_t tab_len, tab_cap, tab_off; /* live window is tab[tab_off .. tab_len) */
     uint64_t base;                    /* sequence of tab[0] */
     uint64_t last_seq;                /* last sequence assigned */
@@ -116,8 +116,8 @@ struct ob_stream {
     uint64_t cache_floor; /* entries below this are uncached first */
     struct ob_buf scratch;
     bool deleting;
-    bool compacting;       /* a log compaction job is running */
-    uint64_t removed;      /* removals since the write path last reclaimed space */
+    bool compacting;  /* a log compaction job is running */
+    uint64_t removed; /* removals since the write path last reclaimed space */
 };
 
 struct pending {
@@ -150,7 +150,7 @@ struct ob_consumer {
     struct ob_consumer_config cfg; /* deep copy */
     struct ob_log *log;            /* state ops; NULL in memory */
     uint64_t log_seq, ops_since_snapshot;
-    uint64_t next_seq; /* next stream sequence to consider */
+    uint64_t next_seq;     /* next stream sequence to consider */
     struct ob_map pending; /* seq -> struct pending */
     uint64_t *redeliver;   /* seqs due for redelivery, ascending */
     size_t nredeliver, redeliver_cap;

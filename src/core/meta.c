@@ -52,7 +52,8 @@ int ob_meta_read(const char *path, struct ob_buf *out)
     struct ob_buf raw = OB_BUF_INIT;
     uint8_t chunk[4096];
     ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0) ob_buf_append(&raw, chunk, (size_t)n);
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        ob_buf_append(&raw, chunk, (size_t)n);
     close(fd);
     struct ob_record r;
     size_t used;

@@ -51,7 +51,8 @@ int ob_msg_new(struct ob_msg **out, const struct ob_msg_init *in)
 
 int ob_msg_new_simple(struct ob_msg **out, const char *subject, const void *payload, size_t n)
 {
-    struct ob_msg_init in = {.subject = ob_slice_str(subject), .payload = ob_slice_make(payload, n)};
+    struct ob_msg_init in = {.subject = ob_slice_str(subject),
+                             .payload = ob_slice_make(payload, n)};
     return ob_msg_new(out, &in);
 }
 
@@ -103,7 +104,8 @@ const struct ob_header *ob_msg_header_get(const struct ob_msg *m, const char *na
 size_t ob_msg_size(const struct ob_msg *m)
 {
     size_t n = m->subject.n + m->key.n + m->payload.n;
-    for (size_t i = 0; i < m->nheaders; i++) n += m->headers[i].name.n + m->headers[i].value.n;
+    for (size_t i = 0; i < m->nheaders; i++)
+        n += m->headers[i].name.n + m->headers[i].value.n;
     return n;
 }
 

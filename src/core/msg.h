@@ -14,7 +14,7 @@
 
 #include "base/buf.h"
 
-#define OB_MSG_MAX_TOTAL (UINT32_C(64) << 20)
+#define OB_MSG_MAX_TOTAL   (UINT32_C(64) << 20)
 #define OB_MSG_MAX_HEADERS 1024u
 
 struct ob_msg {

@@ -29,7 +29,7 @@
 
 #define CACHE_BUDGET (UINT64_C(32) << 20) /* cached message bytes per disk stream */
 #define NAME_MAX_LEN 64
-#define COMPACT_MIN (UINT64_C(4) << 20) /* dead bytes worth a rewrite */
+#define COMPACT_MIN  (UINT64_C(4) << 20) /* dead bytes worth a rewrite */
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -53,13 +53,15 @@ static void config_copy(struct ob_stream_config *dst, const struct ob_stream_con
     *dst = *src;
     dst->name = ob_xstrdup(src->name);
     char **subs = ob_xcalloc(src->nsubjects, sizeof *subs);
-    for (size_t i = 0; i < src->nsubjects; i++) subs[i] = ob_xstrdup(src->subjects[i]);
+    for (size_t i = 0; i < src->nsubjects; i++)
+        subs[i] = ob_xstrdup(src->subjects[i]);
     dst->subjects = (const char *const *)subs;
 }
 
 static void config_free(struct ob_stream_config *c)
 {
-    for (size_t i = 0; i < c->nsubjects; i++) free((char *)c->subjects[i]);
+    for (size_t i = 0; i < c->nsubjects; i++)
+        free((char *)c->subjects[i]);
     free((void *)c->subjects);
     free((char *)c->name);
 }
@@ -86,7 +88,8 @@ static int config_check(const struct ob_stream_config *c)
     if (!ob_name_valid(c->name)) return OB_EINVAL;
     if (c->nsubjects == 0) return OB_EINVAL;
     for (size_t i = 0; i < c->nsubjects; i++)
-        if (!c->subjects[i] || !ob_filter_valid(ob_slice_str(c->subjects[i]))) return OB_EBADSUBJECT;
+        if (!c->subjects[i] || !ob_filter_valid(ob_slice_str(c->subjects[i])))
+            return OB_EBADSUBJECT;
     if (c->retention > OB_RETAIN_WORKQUEUE || c->fsync > OB_FSYNC_NEVER ||
         c->compaction > OB_COMPACT_SUBJECT || c->max_age_ms < 0)
         return OB_EINVAL;
@@ -96,7 +99,8 @@ static int config_check(const struct ob_stream_config *c)
 static void config_encode(struct ob_buf *b, const struct ob_stream_config *c)
 {
     ob_buf_printf(b, "name=%s\n", c->name);
-    for (size_t i = 0; i < c->nsubjects; i++) ob_buf_printf(b, "subject=%s\n", c->subjects[i]);
+    for (size_t i = 0; i < c->nsubjects; i++)
+        ob_buf_printf(b, "subject=%s\n", c->subjects[i]);
     ob_buf_printf(b,
                   "retention=%d\nmax_msgs=%" PRIu64 "\nmax_bytes=%" PRIu64 "\nmax_age_ms=%" PRId64
                   "\nmax_msg_size=%u\ncompaction=%d\nfsync=%d\nfsync_interval_ms=%u\n"
@@ -107,19 +111,29 @@ static void config_encode(struct ob_buf *b, const struct ob_stream_config *c)
 
 static void config_set(struct ob_stream_config *c, const char *k, const char *v, char ***subs)
 {
-    if (!strcmp(k, "name")) c->name = ob_xstrdup(v);
+    if (!strcmp(k, "name"))
+        c->name = ob_xstrdup(v);
     else if (!strcmp(k, "subject")) {
         *subs = ob_xrealloc(*subs, (c->nsubjects + 1) * sizeof **subs);
         (*subs)[c->nsubjects++] = ob_xstrdup(v);
-    } else if (!strcmp(k, "retention")) c->retention = (enum ob_retention)atoi(v);
-    else if (!strcmp(k, "max_msgs")) c->max_msgs = strtoull(v, NULL, 10);
-    else if (!strcmp(k, "max_bytes")) c->max_bytes = strtoull(v, NULL, 10);
-    else if (!strcmp(k, "max_age_ms")) c->max_age_ms = strtoll(v, NULL, 10);
-    else if (!strcmp(k, "max_msg_size")) c->max_msg_size = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "compaction")) c->compaction = (enum ob_compaction)atoi(v);
-    else if (!strcmp(k, "fsync")) c->fsync = (enum ob_fsync)atoi(v);
-    else if (!strcmp(k, "fsync_interval_ms")) c->fsync_interval_ms = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "segment_bytes")) c->segment_bytes = strtoull(v, NULL, 10);
+    } else if (!strcmp(k, "retention"))
+        c->retention = (enum ob_retention)atoi(v);
+    else if (!strcmp(k, "max_msgs"))
+        c->max_msgs = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "max_bytes"))
+        c->max_bytes = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "max_age_ms"))
+        c->max_age_ms = strtoll(v, NULL, 10);
+    else if (!strcmp(k, "max_msg_size"))
+        c->max_msg_size = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "compaction"))
+        c->compaction = (enum ob_compaction)atoi(v);
+    else if (!strcmp(k, "fsync"))
+        c->fsync = (enum ob_fsync)atoi(v);
+    else if (!strcmp(k, "fsync_interval_ms"))
+        c->fsync_interval_ms = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(k, "segment_bytes"))
+        c->segment_bytes = strtoull(v, NULL, 10);
 }
 
 /* Parses "key=value" lines into a config the caller frees with config_free. */
@@ -210,7 +224,8 @@ static void trim_cache(struct ob_stream *st)
 
 static void advance_head(struct ob_stream *st)
 {
-    while (st->tab_off < st->tab_len && !(st->tab[st->tab_off].flags & E_LIVE)) st->tab_off++;
+    while (st->tab_off < st->tab_len && !(st->tab[st->tab_off].flags & E_LIVE))
+        st->tab_off++;
 }
 
 void ob_stream_remove(struct ob_stream *st, uint64_t seq)
@@ -240,7 +255,9 @@ static void on_compacted(void *arg, int status)
 {
     struct ob_stream *st = arg;
     st->compacting = false;
-    if (status) OB_WARN("stream", "compaction failed", "stream=%s err=\"%s\"", st->name, ob_strerror(status));
+    if (status)
+        OB_WARN("stream", "compaction failed", "stream=%s err=\"%s\"", st->name,
+                ob_strerror(status));
 }
 
 /*
@@ -281,12 +298,13 @@ static void reclaim(struct ob_stream *st)
 static void enforce_limits(struct ob_stream *st)
 {
     const struct ob_stream_config *c = &st->cfg;
-    while (st->msgs > 1 && ((c->max_msgs && st->msgs > c->max_msgs) ||
-                            (c->max_bytes && st->bytes > c->max_bytes)))
+    while (st->msgs > 1 &&
+           ((c->max_msgs && st->msgs > c->max_msgs) || (c->max_bytes && st->bytes > c->max_bytes)))
         ob_stream_remove(st, first_seq(st));
     if (c->max_age_ms) {
         int64_t cutoff = ob_wall_ns() - c->max_age_ms * OB_NS_PER_MS;
-        while (st->msgs && st->tab[st->tab_off].ts < cutoff) ob_stream_remove(st, first_seq(st));
+        while (st->msgs && st->tab[st->tab_off].ts < cutoff)
+            ob_stream_remove(st, first_seq(st));
     }
 }
 
@@ -296,7 +314,8 @@ static void kick_consumers(struct ob_stream *st)
 {
     size_t i = 0;
     void *v;
-    while (ob_map_next(&st->consumers, &i, NULL, &v)) ob_bus_kick(st->bus, v);
+    while (ob_map_next(&st->consumers, &i, NULL, &v))
+        ob_bus_kick(st->bus, v);
 }
 
 static bool anyone_wants(struct ob_stream *st, struct ob_slice subject)
@@ -470,7 +489,9 @@ int ob_stream_load(struct ob_stream *st, uint64_t seq, struct ob_msg **out)
     struct ob_record r;
     int rc = ob_log_read(st->log, seq, &st->scratch, &r);
     if (!rc) rc = ob_msg_decode(r.body, r.ts, out);
-    if (rc) OB_ERROR("stream", "read failed", "stream=%s seq=%" PRIu64 " err=\"%s\"", st->name, seq, ob_strerror(rc));
+    if (rc)
+        OB_ERROR("stream", "read failed", "stream=%s seq=%" PRIu64 " err=\"%s\"", st->name, seq,
+                 ob_strerror(rc));
     return rc;
 }
 
@@ -497,7 +518,8 @@ int ob_stream_next_seq(struct ob_stream *st, uint64_t seq, const char *filter, u
 
 int ob_stream_seq_for_time(struct ob_stream *st, int64_t ts_ns, uint64_t *out)
 {
-    for (uint64_t s = st->base + st->tab_off; s <= st->committed && s < st->base + st->tab_len; s++) {
+    for (uint64_t s = st->base + st->tab_off; s <= st->committed && s < st->base + st->tab_len;
+         s++) {
         struct ob_entry *e = &st->tab[s - st->base];
         if ((e->flags & E_LIVE) && e->ts >= ts_ns) {
             *out = s;
@@ -549,7 +571,8 @@ int64_t ob_stream_purge(struct ob_stream *st, const char *filter, uint64_t upto)
     int64_t n = purge_apply(st, filter, upto);
     size_t i = 0;
     void *v;
-    while (ob_map_next(&st->consumers, &i, NULL, &v)) ob_consumer_stream_purged(v);
+    while (ob_map_next(&st->consumers, &i, NULL, &v))
+        ob_consumer_stream_purged(v);
     reclaim(st);
     return n;
 }
@@ -600,8 +623,10 @@ static void register_subjects(struct ob_stream *st, bool add)
 {
     for (size_t i = 0; i < st->cfg.nsubjects; i++) {
         struct ob_slice f = ob_slice_str(st->cfg.subjects[i]);
-        if (add) ob_sublist_insert(&st->bus->subs, f, st);
-        else ob_sublist_remove(&st->bus->subs, f, st);
+        if (add)
+            ob_sublist_insert(&st->bus->subs, f, st);
+        else
+            ob_sublist_remove(&st->bus->subs, f, st);
     }
 }
 
@@ -646,7 +671,8 @@ static void stream_free(struct ob_stream *st)
     free(st->tab);
     size_t i = 0;
     void *v;
-    while (ob_map_next(&st->last_by, &i, NULL, &v)) free(v);
+    while (ob_map_next(&st->last_by, &i, NULL, &v))
+        free(v);
     ob_map_release(&st->last_by);
     ob_map_release(&st->subjects);
     ob_map_release(&st->consumers);
@@ -667,8 +693,10 @@ static void close_consumers(struct ob_stream *st)
     struct ob_consumer **list = ob_xcalloc(st->consumers.count, sizeof *list);
     size_t i = 0;
     void *v;
-    while (ob_map_next(&st->consumers, &i, NULL, &v)) list[n++] = v;
-    for (size_t k = 0; k < n; k++) ob_consumer_close(list[k]);
+    while (ob_map_next(&st->consumers, &i, NULL, &v))
+        list[n++] = v;
+    for (size_t k = 0; k < n; k++)
+        ob_consumer_close(list[k]);
     free(list);
 }
 
@@ -703,8 +731,7 @@ static void stream_publish_open(struct ob_bus *bus, struct ob_stream *st)
     arm_age_timer(st);
 }
 
-int ob_stream_create(struct ob_bus *bus, const struct ob_stream_config *cfg,
-                     struct ob_stream **out)
+int ob_stream_create(struct ob_bus *bus, const struct ob_stream_config *cfg, struct ob_stream **out)
 {
     int rc = config_check(cfg);
     if (rc) return rc;
@@ -795,9 +822,11 @@ void ob_stream_foreach(struct ob_bus *bus, int (*fn)(void *arg, struct ob_stream
     size_t n = 0, i = 0;
     struct ob_stream **list = ob_xcalloc(bus->streams.count, sizeof *list);
     void *v;
-    while (ob_map_next(&bus->streams, &i, NULL, &v)) list[n++] = v;
+    while (ob_map_next(&bus->streams, &i, NULL, &v))
+        list[n++] = v;
     qsort(list, n, sizeof *list, cmp_names);
-    for (size_t k = 0; k < n && !fn(arg, list[k]); k++) continue;
+    for (size_t k = 0; k < n && !fn(arg, list[k]); k++)
+        continue;
     free(list);
 }
 
@@ -809,7 +838,8 @@ static int replay_message(void *arg, const struct ob_record *r)
     if (r->type != OB_REC_MSG) return 0;
     struct ob_msg *m;
     if (ob_msg_decode(r->body, r->ts, &m) != 0) {
-        OB_ERROR("stream", "undecodable message skipped", "stream=%s seq=%" PRIu64, st->name, r->seq);
+        OB_ERROR("stream", "undecodable message skipped", "stream=%s seq=%" PRIu64, st->name,
+                 r->seq);
         return 0;
     }
     st->last_seq = r->seq - 1; /* gaps (failed writes, compaction) stay as dead entries */
@@ -863,7 +893,8 @@ static int recover_stream(struct ob_bus *bus, const char *dir)
     enforce_limits(st);
     ob_stream_apply_interest(st);
     stream_publish_open(bus, st);
-    OB_INFO("stream", "recovered", "stream=%s msgs=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64, st->name, st->msgs, first_seq(st), st->last_seq);
+    OB_INFO("stream", "recovered", "stream=%s msgs=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64,
+            st->name, st->msgs, first_seq(st), st->last_seq);
     return 0;
 }
 

@@ -65,7 +65,8 @@ bool ob_filter_valid(struct ob_slice filter)
 static size_t token_len(struct ob_slice s, size_t i)
 {
     size_t j = i;
-    while (j < s.n && s.p[j] != '.') j++;
+    while (j < s.n && s.p[j] != '.')
+        j++;
     return j - i;
 }
 

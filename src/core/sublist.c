@@ -46,7 +46,8 @@ static void node_free(struct ob_sublist_node *n)
     if (!n) return;
     size_t i = 0;
     void *child;
-    while (ob_map_next(&n->children, &i, NULL, &child)) node_free(child);
+    while (ob_map_next(&n->children, &i, NULL, &child))
+        node_free(child);
     ob_map_release(&n->children);
     node_free(n->star);
     node_free(n->rest);
@@ -89,7 +90,8 @@ static bool next_token(struct ob_slice s, size_t *pos, struct ob_slice *tok)
 {
     if (*pos > s.n) return false;
     size_t j = *pos;
-    while (j < s.n && s.p[j] != '.') j++;
+    while (j < s.n && s.p[j] != '.')
+        j++;
     *tok = ob_slice_make(s.p + *pos, j - *pos);
     *pos = j + 1;
     return true;
@@ -103,7 +105,9 @@ static bool tok_is(struct ob_slice t, char c)
 static struct ob_sublist_node *child_for(struct ob_sublist_node *n, struct ob_slice tok,
                                          bool create)
 {
-    struct ob_sublist_node **wild = tok_is(tok, '*') ? &n->star : tok_is(tok, '>') ? &n->rest : NULL;
+    struct ob_sublist_node **wild = tok_is(tok, '*')   ? &n->star
+                                    : tok_is(tok, '>') ? &n->rest
+                                                       : NULL;
     if (wild) {
         if (!*wild && create) *wild = node_new(n, tok);
         return *wild;
@@ -120,7 +124,8 @@ void ob_sublist_insert(struct ob_sublist *sl, struct ob_slice filter, void *item
 {
     struct ob_sublist_node *n = sl->root;
     struct ob_slice tok;
-    for (size_t pos = 0; next_token(filter, &pos, &tok);) n = child_for(n, tok, true);
+    for (size_t pos = 0; next_token(filter, &pos, &tok);)
+        n = child_for(n, tok, true);
     OB_GROW(n->items, n->cap, n->nitems + 1);
     n->items[n->nitems++] = item;
     sl->count++;
@@ -132,9 +137,12 @@ static void prune(struct ob_sublist_node *n)
 {
     while (n->parent && !n->nitems && !n->children.count && !n->star && !n->rest) {
         struct ob_sublist_node *p = n->parent;
-        if (p->star == n) p->star = NULL;
-        else if (p->rest == n) p->rest = NULL;
-        else ob_map_del(&p->children, ob_slice_str(n->token));
+        if (p->star == n)
+            p->star = NULL;
+        else if (p->rest == n)
+            p->rest = NULL;
+        else
+            ob_map_del(&p->children, ob_slice_str(n->token));
         node_free(n);
         n = p;
     }
@@ -144,7 +152,8 @@ int ob_sublist_remove(struct ob_sublist *sl, struct ob_slice filter, void *item)
 {
     struct ob_sublist_node *n = sl->root;
     struct ob_slice tok;
-    for (size_t pos = 0; n && next_token(filter, &pos, &tok);) n = child_for(n, tok, false);
+    for (size_t pos = 0; n && next_token(filter, &pos, &tok);)
+        n = child_for(n, tok, false);
     if (!n) return OB_ENOENT;
     for (size_t i = 0; i < n->nitems; i++) {
         if (n->items[i] != item) continue;

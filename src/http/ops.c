@@ -2,8 +2,8 @@
  * ops.c — the operations endpoints (module "ops"): GET /healthz (the loop answers),
  * GET /readyz (started and not shutting down), GET /metrics (Prometheus text format:
  * the counters of http/metrics.h plus stream sizes, consumer lag and the store's fsync
- * latency histogram read from the bus). And module "wsecho": a WebSocket echo at /v1/_echo, mounted only when
- * OB_HTTP_DEBUG_ECHO=1 is set, for interop tests of the WebSocket layer with real
+ * latency histogram read from the bus). And module "wsecho": a WebSocket echo at /v1/_echo, mounted
+ * only when OB_HTTP_DEBUG_ECHO=1 is set, for interop tests of the WebSocket layer with real
  * clients.
  */
 #include "http/metrics.h"

@@ -36,7 +36,8 @@ struct ob_compact_job {
 
 /* ---- storage thread ---------------------------------------------------------------- */
 
-static bool in_drop(const uint64_t *drop, size_t n, uint64_t seq) {
+static bool in_drop(const uint64_t *drop, size_t n, uint64_t seq)
+{
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -55,7 +56,8 @@ struct copy_state {
     size_t kept, dropped;
 };
 
-static int flush_out(struct ob_store *st, int fd, struct copy_state *cs) {
+static int flush_out(struct ob_store *st, int fd, struct copy_state *cs)
+{
     if (cs->out.len == 0) return 0;
     struct iovec iov = {cs->out.p, cs->out.len};
     int rc = ob_io_pwrite_all(st, fd, &iov, 1, (off_t)cs->out_off);
@@ -66,7 +68,8 @@ static int flush_out(struct ob_store *st, int fd, struct copy_state *cs) {
 
 /* Copies every record not in the drop list from the old file to fd. A record that no
  * longer decodes fails the job: the old file is left as it is. */
-static int copy_kept(struct ob_store *st, struct ob_op *op, int fd, struct copy_state *cs) {
+static int copy_kept(struct ob_store *st, struct ob_op *op, int fd, struct copy_state *cs)
+{
     struct ob_buf in = OB_BUF_INIT;
     struct ob_reader rd;
     struct ob_record r;
@@ -90,7 +93,8 @@ static int copy_kept(struct ob_store *st, struct ob_op *op, int fd, struct copy_
 
 /* Puts the rewritten file in place (or removes the segment if nothing is left). */
 static int install(struct ob_store *st, struct ob_op *op, int fd, const char *tmp,
-                   const struct copy_state *cs) {
+                   const struct copy_state *cs)
+{
     char path[PATH_MAX];
     ob_seg_path(path, sizeof path, op->log->dir, op->seg->ordinal, ".seg");
     if (cs->kept == 0) {
@@ -107,7 +111,8 @@ static int install(struct ob_store *st, struct ob_op *op, int fd, const char *tm
     return ob_fsync_dir(op->log->dir);
 }
 
-void ob_io_compact(struct ob_store *st, struct ob_op *op) {
+void ob_io_compact(struct ob_store *st, struct ob_op *op)
+{
     char tmp[PATH_MAX];
     ob_seg_path(tmp, sizeof tmp, op->log->dir, op->seg->ordinal, ".tmp");
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -131,7 +136,8 @@ void ob_io_compact(struct ob_store *st, struct ob_op *op) {
 
 /* ---- loop thread ------------------------------------------------------------------- */
 
-static bool seg_has_drop(const struct ob_seg *s, const struct ob_compact_job *job) {
+static bool seg_has_drop(const struct ob_seg *s, const struct ob_compact_job *job)
+{
     size_t lo = 0, hi = job->n; /* first drop >= first_seq */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -145,7 +151,8 @@ static bool seg_has_drop(const struct ob_seg *s, const struct ob_compact_job *jo
 
 /* 1: *out is the next segment to rewrite; 0: the job is done; -1: a candidate still has
  * writes in flight, try again when they complete. The last segment is never taken. */
-static int next_candidate(struct ob_log *log, struct ob_compact_job *job, struct ob_seg **out) {
+static int next_candidate(struct ob_log *log, struct ob_compact_job *job, struct ob_seg **out)
+{
     for (size_t i = 0; i + 1 < log->nsegs; i++) {
         struct ob_seg *s = log->segs[i];
         if (s->ordinal < job->next_ordinal) continue;
@@ -157,7 +164,8 @@ static int next_candidate(struct ob_log *log, struct ob_compact_job *job, struct
     return 0;
 }
 
-static void start_op(struct ob_log *log, struct ob_compact_job *job, struct ob_seg *s) {
+static void start_op(struct ob_log *log, struct ob_compact_job *job, struct ob_seg *s)
+{
     int rc = ob_seg_fd(log, s); /* the storage thread reads the old file through it */
     if (rc) {
         job->status = rc;
@@ -175,12 +183,14 @@ static void start_op(struct ob_log *log, struct ob_compact_job *job, struct ob_s
     ob_store_submit(log->st, op);
 }
 
-static void job_free(struct ob_compact_job *job) {
+static void job_free(struct ob_compact_job *job)
+{
     free(job->drop);
     free(job);
 }
 
-void ob_compact_fail_all(struct ob_log *log, int status) {
+void ob_compact_fail_all(struct ob_log *log, int status)
+{
     struct ob_compact_job *job;
     while ((job = log->jobs) != NULL) {
         log->jobs = job->next;
@@ -189,7 +199,8 @@ void ob_compact_fail_all(struct ob_log *log, int status) {
     }
 }
 
-void ob_compact_step(struct ob_log *log) {
+void ob_compact_step(struct ob_log *log)
+{
     struct ob_compact_job *job;
     while ((job = log->jobs) != NULL && !log->compacting) {
         if (log->closing) {
@@ -209,7 +220,8 @@ void ob_compact_step(struct ob_log *log) {
     }
 }
 
-static void remove_seg(struct ob_log *log, struct ob_seg *s) {
+static void remove_seg(struct ob_log *log, struct ob_seg *s)
+{
     for (size_t i = 0; i < log->nsegs; i++) {
         if (log->segs[i] != s) continue;
         memmove(&log->segs[i], &log->segs[i + 1], (log->nsegs - i - 1) * sizeof *log->segs);
@@ -220,7 +232,8 @@ static void remove_seg(struct ob_log *log, struct ob_seg *s) {
 }
 
 /* Swaps in the rewritten file and rebuilds its index from it. */
-static void swap_file(struct ob_seg *s, const struct ob_op *op) {
+static void swap_file(struct ob_seg *s, const struct ob_op *op)
+{
     close(s->fd); /* open since start_op: busy kept the cache from closing it */
     s->fd = op->new_fd;
     s->size = s->alloc = s->wr_off = op->new_size;
@@ -232,7 +245,8 @@ static void swap_file(struct ob_seg *s, const struct ob_op *op) {
                  (unsigned long long)s->ordinal, (unsigned long long)good, ob_strerror(err));
 }
 
-void ob_compact_done(struct ob_log *log, struct ob_op *op) {
+void ob_compact_done(struct ob_log *log, struct ob_op *op)
+{
     struct ob_seg *s = op->seg;
     struct ob_compact_job *job = log->jobs;
     log->compacting = false;
@@ -248,8 +262,8 @@ void ob_compact_done(struct ob_log *log, struct ob_op *op) {
     }
 }
 
-int ob_log_compact(struct ob_log *log, const uint64_t *drop, size_t n, ob_log_done_cb cb,
-                   void *arg) {
+int ob_log_compact(struct ob_log *log, const uint64_t *drop, size_t n, ob_log_done_cb cb, void *arg)
+{
     if (log->closing) return OB_ECLOSED;
     for (size_t i = 1; i < n; i++)
         if (drop[i] < drop[i - 1]) return OB_EINVAL;

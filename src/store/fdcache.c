@@ -19,7 +19,8 @@
 #include <limits.h>
 #include <unistd.h>
 
-static void lru_unlink(struct ob_store *st, struct ob_seg *s) {
+static void lru_unlink(struct ob_store *st, struct ob_seg *s)
+{
     if (!s->in_lru) return;
     if (s->lru_prev)
         s->lru_prev->lru_next = s->lru_next;
@@ -34,7 +35,8 @@ static void lru_unlink(struct ob_store *st, struct ob_seg *s) {
     st->nlru--;
 }
 
-static void lru_push_head(struct ob_store *st, struct ob_seg *s) {
+static void lru_push_head(struct ob_store *st, struct ob_seg *s)
+{
     s->lru_prev = NULL;
     s->lru_next = st->lru_head;
     if (st->lru_head) st->lru_head->lru_prev = s;
@@ -44,13 +46,15 @@ static void lru_push_head(struct ob_store *st, struct ob_seg *s) {
     st->nlru++;
 }
 
-static bool evictable(const struct ob_seg *s) {
+static bool evictable(const struct ob_seg *s)
+{
     return !s->busy && !s->inflight && !s->pins;
 }
 
 /* Closes least recently used sealed segments until the store is within its limit
  * (or only segments in use are left). */
-void ob_fd_trim(struct ob_store *st) {
+void ob_fd_trim(struct ob_store *st)
+{
     struct ob_seg *s = st->lru_tail;
     while (st->nlru > st->fd_limit && s) {
         struct ob_seg *prev = s->lru_prev;
@@ -63,13 +67,15 @@ void ob_fd_trim(struct ob_store *st) {
     }
 }
 
-void ob_fd_sealed(struct ob_store *st, struct ob_seg *s) {
+void ob_fd_sealed(struct ob_store *st, struct ob_seg *s)
+{
     if (s->fd < 0 || s->in_lru) return;
     lru_push_head(st, s);
     ob_fd_trim(st);
 }
 
-int ob_seg_fd(struct ob_log *log, struct ob_seg *s) {
+int ob_seg_fd(struct ob_log *log, struct ob_seg *s)
+{
     struct ob_store *st = log->st;
     if (s->in_lru) { /* most recently used */
         lru_unlink(st, s);
@@ -91,11 +97,13 @@ int ob_seg_fd(struct ob_log *log, struct ob_seg *s) {
     return 0;
 }
 
-void ob_fd_forget(struct ob_store *st, struct ob_seg *s) {
+void ob_fd_forget(struct ob_store *st, struct ob_seg *s)
+{
     lru_unlink(st, s);
 }
 
-void ob_store_set_fd_limit(struct ob_store *st, size_t n) {
+void ob_store_set_fd_limit(struct ob_store *st, size_t n)
+{
     st->fd_limit = n ? n : OB_STORE_FD_LIMIT;
     ob_fd_trim(st);
 }

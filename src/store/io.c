@@ -27,13 +27,15 @@
 #include <string.h>
 #include <unistd.h>
 
-int ob_io_errno(int err) {
+int ob_io_errno(int err)
+{
     return err == ENOSPC || err == EDQUOT ? OB_ENOSPC : OB_EIO;
 }
 
 /* Writes all of iov at off in calls of at most IOV_MAX vectors, resuming after short
  * writes. iov is consumed (advanced in place). */
-int ob_io_pwrite_all(struct ob_store *st, int fd, struct iovec *iov, int cnt, off_t off) {
+int ob_io_pwrite_all(struct ob_store *st, int fd, struct iovec *iov, int cnt, off_t off)
+{
     int i = 0;
     while (i < cnt) {
         int n = cnt - i < IOV_MAX ? cnt - i : IOV_MAX;
@@ -56,22 +58,25 @@ int ob_io_pwrite_all(struct ob_store *st, int fd, struct iovec *iov, int cnt, of
     return 0;
 }
 
-static void truncate_tail(struct ob_store *st, struct ob_seg *seg) {
+static void truncate_tail(struct ob_store *st, struct ob_seg *seg)
+{
     seg->tail_dirty = st->tio.ftruncate(seg->fd, (off_t)seg->wr_off) != 0;
     if (seg->tail_dirty)
         OB_WARN("store", "cannot truncate a failed write", "seg=%llu errno=%d",
                 (unsigned long long)seg->ordinal, errno);
 }
 
-static const uint64_t fsync_bounds[OB_FSYNC_BUCKETS] = {
-    100000,   250000,    500000,    1000000,   2500000,   5000000,
-    10000000, 25000000, 50000000, 100000000, 250000000, UINT64_MAX};
+static const uint64_t fsync_bounds[OB_FSYNC_BUCKETS] = {100000,   250000,    500000,    1000000,
+                                                        2500000,  5000000,   10000000,  25000000,
+                                                        50000000, 100000000, 250000000, UINT64_MAX};
 
-const uint64_t *ob_store_fsync_bounds_ns(void) {
+const uint64_t *ob_store_fsync_bounds_ns(void)
+{
     return fsync_bounds;
 }
 
-static void note_fsync(struct ob_store *st, int64_t ns) {
+static void note_fsync(struct ob_store *st, int64_t ns)
+{
     size_t b = 0;
     while (b + 1 < OB_FSYNC_BUCKETS && (uint64_t)ns > fsync_bounds[b])
         b++;
@@ -80,7 +85,8 @@ static void note_fsync(struct ob_store *st, int64_t ns) {
     atomic_fetch_add_explicit(&st->st_fsync_ns, (uint64_t)ns, memory_order_relaxed);
 }
 
-int ob_io_sync_fd(struct ob_store *st, int fd) {
+int ob_io_sync_fd(struct ob_store *st, int fd)
+{
     int64_t t0 = ob_mono_ns();
     while (st->tio.fdatasync(fd) != 0)
         if (errno != EINTR) return ob_io_errno(errno);
@@ -88,13 +94,15 @@ int ob_io_sync_fd(struct ob_store *st, int fd) {
     return 0;
 }
 
-static void forget_dirty(struct ob_log *log) {
+static void forget_dirty(struct ob_log *log)
+{
     if (log->dirty_fd >= 0) close(log->dirty_fd);
     log->dirty_fd = -1;
     log->dirty_seg = NULL;
 }
 
-static void sync_interval(struct ob_store *st, struct ob_log *log) {
+static void sync_interval(struct ob_store *st, struct ob_log *log)
+{
     if (log->dirty_fd >= 0 && ob_io_sync_fd(st, log->dirty_fd) != 0)
         OB_WARN("store", "interval fsync failed", "dir=%s errno=%d", log->dir, errno);
     forget_dirty(log);
@@ -104,7 +112,8 @@ static void sync_interval(struct ob_store *st, struct ob_log *log) {
 /* Under OB_FSYNC_INTERVAL the log owes a sync of seg. A log has at most one such
  * segment: moving on to a new one (a roll) syncs the old one first. */
 static void mark_dirty(struct ob_store *st, struct ob_log *log, struct ob_seg *seg,
-                       uint32_t interval_ms) {
+                       uint32_t interval_ms)
+{
     if (log->dirty_seg && log->dirty_seg != seg) sync_interval(st, log);
     if (!log->dirty_seg) {
         log->dirty_fd = dup(seg->fd); /* fdcache.c may close seg->fd once sealed */
@@ -122,7 +131,8 @@ static void mark_dirty(struct ob_store *st, struct ob_log *log, struct ob_seg *s
     }
 }
 
-static void unlist_dirty(struct ob_store *st, struct ob_log *log) {
+static void unlist_dirty(struct ob_store *st, struct ob_log *log)
+{
     for (struct ob_log **pp = &st->dirty; *pp; pp = &(*pp)->dirty_next) {
         if (*pp == log) {
             *pp = log->dirty_next;
@@ -133,7 +143,8 @@ static void unlist_dirty(struct ob_store *st, struct ob_log *log) {
     log->dirty_next = NULL;
 }
 
-int64_t ob_io_interval(struct ob_store *st, int64_t now) {
+int64_t ob_io_interval(struct ob_store *st, int64_t now)
+{
     int64_t next = 0;
     struct ob_log **pp = &st->dirty;
     while (*pp) {
@@ -151,7 +162,8 @@ int64_t ob_io_interval(struct ob_store *st, int64_t now) {
     return next;
 }
 
-static void join_round(struct ob_store *st, struct ob_seg *seg) {
+static void join_round(struct ob_store *st, struct ob_seg *seg)
+{
     if (seg->in_round) return;
     seg->in_round = true;
     seg->round_start = seg->wr_off;
@@ -159,7 +171,8 @@ static void join_round(struct ob_store *st, struct ob_seg *seg) {
     st->round[st->nround++] = seg;
 }
 
-static int write_recs(struct ob_store *st, struct ob_op *op) {
+static int write_recs(struct ob_store *st, struct ob_op *op)
+{
     struct iovec *iov = ob_xmalloc(op->nrecs * sizeof *iov);
     for (size_t i = 0; i < op->nrecs; i++)
         iov[i] = (struct iovec){op->recs[i].p, op->recs[i].n};
@@ -168,7 +181,8 @@ static int write_recs(struct ob_store *st, struct ob_op *op) {
     return rc;
 }
 
-static void do_write(struct ob_store *st, struct ob_op *op) {
+static void do_write(struct ob_store *st, struct ob_op *op)
+{
     struct ob_seg *seg = op->seg;
     if (op->sync_dir && (op->status = ob_fsync_dir(op->log->dir)) != 0) return;
     if (seg->tail_dirty) truncate_tail(st, seg);
@@ -189,7 +203,8 @@ static void do_write(struct ob_store *st, struct ob_op *op) {
 }
 
 /* One fdatasync per file however many batches the round wrote to it. */
-static void sync_round(struct ob_store *st, struct ob_op *ops) {
+static void sync_round(struct ob_store *st, struct ob_op *ops)
+{
     for (size_t i = 0; i < st->nround; i++) {
         struct ob_seg *seg = st->round[i];
         if (!seg->round_sync || ob_io_sync_fd(st, seg->fd) == 0) continue;
@@ -212,7 +227,8 @@ static void sync_round(struct ob_store *st, struct ob_op *ops) {
 /* A drop that follows a failed append is skipped: callers drop the segments that a
  * record just appended (a consumer snapshot) makes redundant, and must not lose both.
  * The file stays; the segment is back when the log is next opened. */
-static void do_drop(struct ob_op *op) {
+static void do_drop(struct ob_op *op)
+{
     char path[PATH_MAX];
     if (op->log->dirty_seg == op->seg) forget_dirty(op->log);
     if (op->log->write_failed) {
@@ -228,14 +244,16 @@ static void do_drop(struct ob_op *op) {
     op->status = ob_fsync_dir(op->log->dir);
 }
 
-static bool is_store_file(const char *name) {
+static bool is_store_file(const char *name)
+{
     size_t n = strlen(name);
     return (n > 4 && strcmp(name + n - 4, ".seg") == 0) ||
            (n > 4 && strcmp(name + n - 4, ".tmp") == 0);
 }
 
 /* Removes the log's files and its directory, and makes the removal durable. */
-static int destroy_dir(struct ob_log *log) {
+static int destroy_dir(struct ob_log *log)
+{
     DIR *d = opendir(log->dir);
     if (!d) return ob_io_errno(errno);
     struct dirent *e;
@@ -246,7 +264,8 @@ static int destroy_dir(struct ob_log *log) {
     return ob_fsync_parent(log->dir);
 }
 
-static void do_close(struct ob_store *st, struct ob_op *op) {
+static void do_close(struct ob_store *st, struct ob_op *op)
+{
     struct ob_log *log = op->log;
     if (log->in_dirty) {
         sync_interval(st, log);
@@ -261,7 +280,8 @@ static void do_close(struct ob_store *st, struct ob_op *op) {
  * what it replaces" safe across a crash: the old segments go only once the snapshot
  * is on disk. Closes come last so they see (and flush) everything before them.
  */
-void ob_io_round(struct ob_store *st, struct ob_op *ops) {
+void ob_io_round(struct ob_store *st, struct ob_op *ops)
+{
     for (struct ob_op *op = ops; op; op = op->next) {
         if (op->kind == OB_OP_WRITE) {
             do_write(st, op);

@@ -27,13 +27,15 @@
 
 /* A directory we create is made durable in its parent: a crash must not lose it, and
  * with it records that were acknowledged. */
-static int mkdir_durable(const char *dir) {
+static int mkdir_durable(const char *dir)
+{
     if (mkdir(dir, 0755) != 0) return errno == EEXIST ? 0 : ob_io_errno(errno);
     return ob_fsync_parent(dir);
 }
 
 /* mkdir -p: a stream's log directory may be the first thing under a new data dir. */
-static int ensure_dir(const char *dir) {
+static int ensure_dir(const char *dir)
+{
     if (mkdir(dir, 0755) == 0) return ob_fsync_parent(dir);
     if (errno == EEXIST) return 0;
     if (errno != ENOENT) return ob_io_errno(errno);
@@ -48,7 +50,8 @@ static int ensure_dir(const char *dir) {
     return rc ? rc : mkdir_durable(dir);
 }
 
-static bool parse_seg_name(const char *name, uint64_t *ord) {
+static bool parse_seg_name(const char *name, uint64_t *ord)
+{
     if (strlen(name) != 24 || strcmp(name + 20, ".seg") != 0) return false;
     uint64_t v = 0;
     for (int i = 0; i < 20; i++) {
@@ -59,13 +62,15 @@ static bool parse_seg_name(const char *name, uint64_t *ord) {
     return v > 0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
+static int cmp_u64(const void *a, const void *b)
+{
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
 /* Lists segment ordinals in order; removes compaction temp files a crash left. */
-static int list_segments(struct ob_log *log, uint64_t **ords, size_t *n) {
+static int list_segments(struct ob_log *log, uint64_t **ords, size_t *n)
+{
     DIR *d = opendir(log->dir);
     if (!d) return ob_io_errno(errno);
     size_t cap = 0;
@@ -87,12 +92,14 @@ static int list_segments(struct ob_log *log, uint64_t **ords, size_t *n) {
     return 0;
 }
 
-static void push_seg(struct ob_log *log, struct ob_seg *s) {
+static void push_seg(struct ob_log *log, struct ob_seg *s)
+{
     OB_GROW(log->segs, log->capsegs, log->nsegs + 1);
     log->segs[log->nsegs++] = s;
 }
 
-static int open_seg(struct ob_log *log, uint64_t ord, int flags, struct ob_seg **out) {
+static int open_seg(struct ob_log *log, uint64_t ord, int flags, struct ob_seg **out)
+{
     char path[PATH_MAX];
     ob_seg_path(path, sizeof path, log->dir, ord, ".seg");
     int fd = open(path, O_RDWR | O_CLOEXEC | flags, 0644);
@@ -102,7 +109,8 @@ static int open_seg(struct ob_log *log, uint64_t ord, int flags, struct ob_seg *
     return 0;
 }
 
-static int cut_segment(struct ob_log *log, struct ob_seg *s, uint64_t at, int err, bool last) {
+static int cut_segment(struct ob_log *log, struct ob_seg *s, uint64_t at, int err, bool last)
+{
     if (last && err == OB_EAGAIN)
         OB_INFO("store", "truncating a torn tail", "dir=%s seg=%llu at=%llu", log->dir,
                 (unsigned long long)s->ordinal, (unsigned long long)at);
@@ -115,7 +123,8 @@ static int cut_segment(struct ob_log *log, struct ob_seg *s, uint64_t at, int er
 }
 
 /* Validates one segment, cutting it at the first bad record. */
-static int recover_seg(struct ob_log *log, struct ob_seg *s, bool last, uint64_t *prev) {
+static int recover_seg(struct ob_log *log, struct ob_seg *s, bool last, uint64_t *prev)
+{
     struct stat sb;
     if (fstat(s->fd, &sb) != 0) return ob_io_errno(errno);
     int err;
@@ -130,7 +139,8 @@ static int recover_seg(struct ob_log *log, struct ob_seg *s, bool last, uint64_t
     return 0;
 }
 
-static int recover(struct ob_log *log) {
+static int recover(struct ob_log *log)
+{
     uint64_t *ords = NULL, prev = 0;
     size_t n = 0;
     int rc = list_segments(log, &ords, &n);
@@ -149,7 +159,8 @@ static int recover(struct ob_log *log) {
     return rc;
 }
 
-static void release(struct ob_log *log) {
+static void release(struct ob_log *log)
+{
     for (size_t i = 0; i < log->nsegs; i++)
         ob_seg_free(log->st, log->segs[i]);
     free(log->segs);
@@ -159,7 +170,8 @@ static void release(struct ob_log *log) {
     log->dir = NULL;
 }
 
-void ob_log_set_options(struct ob_log *log, const struct ob_log_options *opt) {
+void ob_log_set_options(struct ob_log *log, const struct ob_log_options *opt)
+{
     struct ob_log_options o = {0, OB_FSYNC_ALWAYS, 0};
     if (opt) o = *opt;
     if (!o.segment_bytes) o.segment_bytes = DEFAULT_SEGMENT_BYTES;
@@ -168,7 +180,8 @@ void ob_log_set_options(struct ob_log *log, const struct ob_log_options *opt) {
 }
 
 int ob_log_open(struct ob_store *st, const char *dir, const struct ob_log_options *opt,
-                struct ob_log **out) {
+                struct ob_log **out)
+{
     struct ob_log *log = ob_xcalloc(1, sizeof *log);
     log->st = st;
     log->dir = ob_xstrdup(dir);
@@ -191,7 +204,8 @@ int ob_log_open(struct ob_store *st, const char *dir, const struct ob_log_option
 /* Waits for every op of the log (the close op last), runs their callbacks, then frees
  * it — or, if this runs inside one of the log's own callbacks, leaves the struct for
  * the dispatcher to free once that callback returns. */
-static int close_log(struct ob_log *log, bool destroy) {
+static int close_log(struct ob_log *log, bool destroy)
+{
     if (log->closing) return OB_ECLOSED;
     log->closing = true;
     struct ob_op *op = ob_op_new(log, OB_OP_CLOSE, NULL);
@@ -209,36 +223,42 @@ static int close_log(struct ob_log *log, bool destroy) {
     return status;
 }
 
-void ob_log_close(struct ob_log *log) {
+void ob_log_close(struct ob_log *log)
+{
     if (log) close_log(log, false);
 }
 
-int ob_log_destroy(struct ob_log *log) {
+int ob_log_destroy(struct ob_log *log)
+{
     return log ? close_log(log, true) : OB_EINVAL;
 }
 
 /* ---- queries ----------------------------------------------------------------------- */
 
-uint64_t ob_log_first_seq(const struct ob_log *log) {
+uint64_t ob_log_first_seq(const struct ob_log *log)
+{
     for (size_t i = 0; i < log->nsegs; i++)
         if (log->segs[i]->first_seq) return log->segs[i]->first_seq;
     return 0;
 }
 
-uint64_t ob_log_last_seq(const struct ob_log *log) {
+uint64_t ob_log_last_seq(const struct ob_log *log)
+{
     for (size_t i = log->nsegs; i > 0; i--)
         if (log->segs[i - 1]->last_seq) return log->segs[i - 1]->last_seq;
     return 0;
 }
 
-uint64_t ob_log_bytes(const struct ob_log *log) {
+uint64_t ob_log_bytes(const struct ob_log *log)
+{
     uint64_t n = 0;
     for (size_t i = 0; i < log->nsegs; i++)
         n += log->segs[i]->size;
     return n;
 }
 
-size_t ob_log_segments(const struct ob_log *log) {
+size_t ob_log_segments(const struct ob_log *log)
+{
     return log->nsegs;
 }
 
@@ -247,7 +267,8 @@ size_t ob_log_segments(const struct ob_log *log) {
 /* The segment the next n bytes go to, rolling past segment_bytes or after
  * ob_log_roll. If the new file cannot be created the old segment takes the record:
  * an oversized segment is better than a failed append. */
-static struct ob_seg *write_seg(struct ob_log *log, size_t n) {
+static struct ob_seg *write_seg(struct ob_log *log, size_t n)
+{
     struct ob_seg *cur = log->segs[log->nsegs - 1];
     bool full = cur->alloc > 0 && cur->alloc + n > log->opt.segment_bytes;
     if (!full && !log->roll_next) return cur;
@@ -263,7 +284,8 @@ static struct ob_seg *write_seg(struct ob_log *log, size_t n) {
     return s;
 }
 
-int ob_log_append(struct ob_log *log, const struct ob_record *r, ob_log_done_cb cb, void *arg) {
+int ob_log_append(struct ob_log *log, const struct ob_record *r, ob_log_done_cb cb, void *arg)
+{
     if (log->closing) return OB_ECLOSED;
     if (r->body.n > OB_RECORD_MAX) return OB_ETOOBIG;
     if (r->type == 0 || r->seq <= log->max_seq) return OB_EINVAL;
@@ -277,13 +299,15 @@ int ob_log_append(struct ob_log *log, const struct ob_record *r, ob_log_done_cb 
     return 0;
 }
 
-void ob_log_roll(struct ob_log *log) {
+void ob_log_roll(struct ob_log *log)
+{
     log->roll_next = log->segs[log->nsegs - 1]->alloc > 0;
 }
 
 /* ---- completions ------------------------------------------------------------------- */
 
-static void write_done(struct ob_log *log, struct ob_op *op) {
+static void write_done(struct ob_log *log, struct ob_op *op)
+{
     struct ob_seg *s = op->seg;
     s->inflight--;
     if (log->open == op) log->open = NULL;
@@ -306,7 +330,8 @@ static void write_done(struct ob_log *log, struct ob_op *op) {
     }
 }
 
-void ob_log_op_done(struct ob_op *op) {
+void ob_log_op_done(struct ob_op *op)
+{
     struct ob_log *log = op->log;
     log->in_cb++;
     switch (op->kind) {
@@ -334,7 +359,8 @@ void ob_log_op_done(struct ob_op *op) {
 
 /* Index of the first segment whose records reach seq (nsegs if none). Segments are in
  * seq order; an empty one sorts as its predecessor. */
-static size_t seg_for_seq(const struct ob_log *log, uint64_t seq) {
+static size_t seg_for_seq(const struct ob_log *log, uint64_t seq)
+{
     size_t lo = 0, hi = log->nsegs;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2, k = mid;
@@ -348,17 +374,20 @@ static size_t seg_for_seq(const struct ob_log *log, uint64_t seq) {
     return lo;
 }
 
-static uint64_t start_offset(const struct ob_seg *s, uint64_t seq) {
+static uint64_t start_offset(const struct ob_seg *s, uint64_t seq)
+{
     if (s->nidx == 0 || seq <= s->first_seq) return 0;
     return s->idx[ob_seg_index_find_seq(s, seq)].off;
 }
 
 /* Reader errors on data the log says is complete: a short record there is damage. */
-static int read_error(int rc) {
+static int read_error(int rc)
+{
     return rc == OB_EAGAIN ? OB_ECORRUPT : rc;
 }
 
-int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct ob_record *out) {
+int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct ob_record *out)
+{
     size_t i = seg_for_seq(log, seq);
     if (i == log->nsegs || log->segs[i]->first_seq > seq) return OB_ENOENT;
     struct ob_seg *s = log->segs[i];
@@ -378,7 +407,8 @@ int ob_log_read(struct ob_log *log, uint64_t seq, struct ob_buf *scratch, struct
 /* s is pinned while fn runs: fn may read other segments, which must not close this
  * one's descriptor under the reader. */
 static int scan_seg(struct ob_log *log, struct ob_seg *s, uint64_t from, struct ob_buf *buf,
-                    int (*fn)(void *arg, const struct ob_record *r), void *arg) {
+                    int (*fn)(void *arg, const struct ob_record *r), void *arg)
+{
     struct ob_reader rd;
     struct ob_record r;
     uint64_t off;
@@ -396,7 +426,8 @@ static int scan_seg(struct ob_log *log, struct ob_seg *s, uint64_t from, struct 
 }
 
 int ob_log_scan(struct ob_log *log, uint64_t from, int (*fn)(void *arg, const struct ob_record *r),
-                void *arg) {
+                void *arg)
+{
     struct ob_buf buf = OB_BUF_INIT;
     int rc = 0;
     log->scanning++;
@@ -409,7 +440,8 @@ int ob_log_scan(struct ob_log *log, uint64_t from, int (*fn)(void *arg, const st
 
 /* First record with ts >= ts_ns inside s, starting from the first index span whose
  * largest timestamp reaches it (timestamps need not be monotonic). */
-static int time_in_seg(struct ob_log *log, struct ob_seg *s, int64_t ts_ns, uint64_t *out) {
+static int time_in_seg(struct ob_log *log, struct ob_seg *s, int64_t ts_ns, uint64_t *out)
+{
     size_t j = 0;
     while (j < s->nidx && s->idx[j].max_ts < ts_ns)
         j++;
@@ -429,7 +461,8 @@ static int time_in_seg(struct ob_log *log, struct ob_seg *s, int64_t ts_ns, uint
     return rc == 0 ? 0 : rc == 1 ? OB_ENOENT : read_error(rc);
 }
 
-int ob_log_seq_for_time(struct ob_log *log, int64_t ts_ns, uint64_t *out) {
+int ob_log_seq_for_time(struct ob_log *log, int64_t ts_ns, uint64_t *out)
+{
     for (size_t i = 0; i < log->nsegs; i++) {
         struct ob_seg *s = log->segs[i];
         if (s->first_seq && s->max_ts >= ts_ns) return time_in_seg(log, s, ts_ns, out);
@@ -439,7 +472,8 @@ int ob_log_seq_for_time(struct ob_log *log, int64_t ts_ns, uint64_t *out) {
 
 /* ---- dropping ---------------------------------------------------------------------- */
 
-size_t ob_log_drop_before(struct ob_log *log, uint64_t seq) {
+size_t ob_log_drop_before(struct ob_log *log, uint64_t seq)
+{
     if (log->closing || log->scanning) return 0;
     size_t k = 0;
     while (k + 1 < log->nsegs) {

@@ -11,14 +11,16 @@
 /* Byte offsets of the header fields. */
 enum { OFF_MAGIC = 0, OFF_LEN = 4, OFF_CRC = 8, OFF_TYPE = 12, OFF_SEQ = 16, OFF_TS = 24 };
 
-static void put_u32_at(uint8_t *p, uint32_t v) {
+static void put_u32_at(uint8_t *p, uint32_t v)
+{
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
 }
 
-void ob_record_encode(struct ob_buf *out, const struct ob_record *r) {
+void ob_record_encode(struct ob_buf *out, const struct ob_record *r)
+{
     size_t start = out->len;
     ob_buf_reserve(out, ob_record_size(r->body.n));
     ob_buf_put_u32le(out, OB_RECORD_MAGIC);
@@ -39,7 +41,8 @@ void ob_record_encode(struct ob_buf *out, const struct ob_record *r) {
  * once the bytes it looks at are present; the magic is compared byte by byte so that
  * garbage is reported as corruption as early as possible.
  */
-static int check_header_prefix(const uint8_t *p, size_t n) {
+static int check_header_prefix(const uint8_t *p, size_t n)
+{
     static const uint8_t magic[4] = {0x31, 0x52, 0x42, 0x4F}; /* OB_RECORD_MAGIC, LE */
     for (size_t i = 0; i < 4 && i < n; i++)
         if (p[i] != magic[i]) return OB_ECORRUPT;
@@ -48,7 +51,8 @@ static int check_header_prefix(const uint8_t *p, size_t n) {
     return 0;
 }
 
-int ob_record_decode(const uint8_t *p, size_t n, struct ob_record *r, size_t *used) {
+int ob_record_decode(const uint8_t *p, size_t n, struct ob_record *r, size_t *used)
+{
     int rc = check_header_prefix(p, n);
     if (rc) return rc;
     if (n < OB_RECORD_HEADER) return OB_EAGAIN;

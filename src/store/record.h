@@ -47,7 +47,8 @@ struct ob_record {
 /* Appends the encoded record to out. */
 void ob_record_encode(struct ob_buf *out, const struct ob_record *r);
 /* Encoded size of a record with a body of n bytes. */
-static inline size_t ob_record_size(size_t n) {
+static inline size_t ob_record_size(size_t n)
+{
     return OB_RECORD_HEADER + n;
 }
 

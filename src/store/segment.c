@@ -18,7 +18,8 @@
 
 #define READ_CHUNK (64u * 1024u)
 
-struct ob_seg *ob_seg_new(uint64_t ordinal, int fd) {
+struct ob_seg *ob_seg_new(uint64_t ordinal, int fd)
+{
     struct ob_seg *s = ob_xcalloc(1, sizeof *s);
     s->ordinal = ordinal;
     s->fd = fd;
@@ -26,7 +27,8 @@ struct ob_seg *ob_seg_new(uint64_t ordinal, int fd) {
     return s;
 }
 
-void ob_seg_free(struct ob_store *st, struct ob_seg *s) {
+void ob_seg_free(struct ob_store *st, struct ob_seg *s)
+{
     if (!s) return;
     ob_fd_forget(st, s);
     if (s->fd >= 0) close(s->fd);
@@ -34,11 +36,13 @@ void ob_seg_free(struct ob_store *st, struct ob_seg *s) {
     free(s);
 }
 
-void ob_seg_path(char *out, size_t n, const char *dir, uint64_t ordinal, const char *ext) {
+void ob_seg_path(char *out, size_t n, const char *dir, uint64_t ordinal, const char *ext)
+{
     snprintf(out, n, "%s/%020llu%s", dir, (unsigned long long)ordinal, ext);
 }
 
-void ob_seg_index_reset(struct ob_seg *s) {
+void ob_seg_index_reset(struct ob_seg *s)
+{
     s->nidx = 0;
     s->first_seq = s->last_seq = 0;
     s->max_ts = INT64_MIN;
@@ -46,7 +50,8 @@ void ob_seg_index_reset(struct ob_seg *s) {
 
 /* Called for every record in file order; adds an entry only every ~4 KiB so the index
  * stays small (a 64 MiB segment needs ~16 Ki entries) while a lookup reads little. */
-void ob_seg_index_add(struct ob_seg *s, uint64_t seq, int64_t ts, uint64_t off, size_t n) {
+void ob_seg_index_add(struct ob_seg *s, uint64_t seq, int64_t ts, uint64_t off, size_t n)
+{
     (void)n;
     if (s->nidx == 0 || off - s->idx[s->nidx - 1].off >= OB_SEG_INDEX_EVERY) {
         OB_GROW(s->idx, s->capidx, s->nidx + 1);
@@ -59,7 +64,8 @@ void ob_seg_index_add(struct ob_seg *s, uint64_t seq, int64_t ts, uint64_t off, 
     if (ts > s->max_ts) s->max_ts = ts;
 }
 
-size_t ob_seg_index_find_seq(const struct ob_seg *s, uint64_t seq) {
+size_t ob_seg_index_find_seq(const struct ob_seg *s, uint64_t seq)
+{
     size_t lo = 0, hi = s->nidx; /* answer in [lo, hi); entry 0 when seq precedes all */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
@@ -72,7 +78,8 @@ size_t ob_seg_index_find_seq(const struct ob_seg *s, uint64_t seq) {
 }
 
 /* The parent by name, not "path/..": path may just have been removed. */
-int ob_fsync_parent(const char *path) {
+int ob_fsync_parent(const char *path)
+{
     char parent[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", path);
     size_t n = strlen(parent);
@@ -86,7 +93,8 @@ int ob_fsync_parent(const char *path) {
     return ob_fsync_dir(parent);
 }
 
-void ob_reader_init(struct ob_reader *rd, int fd, uint64_t from, uint64_t end, struct ob_buf *buf) {
+void ob_reader_init(struct ob_reader *rd, int fd, uint64_t from, uint64_t end, struct ob_buf *buf)
+{
     rd->fd = fd;
     rd->end = end;
     rd->base = from;
@@ -97,7 +105,8 @@ void ob_reader_init(struct ob_reader *rd, int fd, uint64_t from, uint64_t end, s
 
 /* Reads want bytes at off into buf (replacing its contents). A short read means the file
  * is shorter than the caller believed: end moves there, so the record reads as torn. */
-static int refill(struct ob_reader *rd, uint64_t off, size_t want) {
+static int refill(struct ob_reader *rd, uint64_t off, size_t want)
+{
     rd->buf->len = 0;
     ob_buf_reserve(rd->buf, want);
     rd->base = off;
@@ -118,13 +127,15 @@ static int refill(struct ob_reader *rd, uint64_t off, size_t want) {
 
 /* Bytes needed to decode the record at the current position: the whole record once
  * its length field is buffered, else just the header. */
-static size_t need_bytes(const struct ob_reader *rd) {
+static size_t need_bytes(const struct ob_reader *rd)
+{
     size_t have = rd->buf->len - rd->pos;
     if (have >= 8) return ob_record_size(ob_get_u32le(rd->buf->p + rd->pos + 4));
     return OB_RECORD_HEADER;
 }
 
-int ob_reader_next(struct ob_reader *rd, struct ob_record *r, uint64_t *off, size_t *n) {
+int ob_reader_next(struct ob_reader *rd, struct ob_record *r, uint64_t *off, size_t *n)
+{
     for (;;) {
         size_t used;
         uint64_t at = ob_reader_pos(rd);
@@ -148,7 +159,8 @@ int ob_reader_next(struct ob_reader *rd, struct ob_record *r, uint64_t *off, siz
     }
 }
 
-uint64_t ob_seg_scan(struct ob_seg *s, uint64_t end, uint64_t *prev_seq, int *err) {
+uint64_t ob_seg_scan(struct ob_seg *s, uint64_t end, uint64_t *prev_seq, int *err)
+{
     struct ob_buf buf = OB_BUF_INIT;
     struct ob_reader rd;
     struct ob_record r;

@@ -27,33 +27,39 @@
 #include <time.h>
 #include <unistd.h>
 
-static ssize_t libc_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off) {
+static ssize_t libc_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
     return pwritev(fd, iov, iovcnt, off);
 }
 
-static int libc_fdatasync(int fd) {
+static int libc_fdatasync(int fd)
+{
     return fdatasync(fd);
 }
 
-static int libc_ftruncate(int fd, off_t len) {
+static int libc_ftruncate(int fd, off_t len)
+{
     return ftruncate(fd, len);
 }
 
 static const struct ob_store_io libc_io = {libc_pwritev, libc_fdatasync, libc_ftruncate};
 
-static void free_handle(uv_handle_t *h) {
+static void free_handle(uv_handle_t *h)
+{
     free(h);
 }
 
 /* ---- storage thread ---------------------------------------------------------------- */
 
-static void abs_deadline(struct timespec *ts, int64_t mono_ns) {
+static void abs_deadline(struct timespec *ts, int64_t mono_ns)
+{
     ts->tv_sec = (time_t)(mono_ns / OB_NS_PER_SEC);
     ts->tv_nsec = (long)(mono_ns % OB_NS_PER_SEC);
 }
 
 /* Waits for work or for the next interval fsync deadline; returns the taken ops. */
-static struct ob_op *take_work(struct ob_store *st, int64_t deadline, bool *stop) {
+static struct ob_op *take_work(struct ob_store *st, int64_t deadline, bool *stop)
+{
     pthread_mutex_lock(&st->mu);
     while (!st->queue && !st->stop) {
         if (!deadline) {
@@ -75,7 +81,8 @@ static struct ob_op *take_work(struct ob_store *st, int64_t deadline, bool *stop
     return ops;
 }
 
-static void post_done(struct ob_store *st, struct ob_op *ops) {
+static void post_done(struct ob_store *st, struct ob_op *ops)
+{
     if (!ops) return;
     struct ob_op *last = ops;
     while (last->next)
@@ -92,7 +99,8 @@ static void post_done(struct ob_store *st, struct ob_op *ops) {
         OB_ERROR("store", "cannot wake the loop", "errno=%d", errno);
 }
 
-static void *storage_main(void *arg) {
+static void *storage_main(void *arg)
+{
     struct ob_store *st = arg;
     int64_t deadline = 0;
     bool stop = false;
@@ -107,7 +115,8 @@ static void *storage_main(void *arg) {
 
 /* ---- loop thread: dispatch --------------------------------------------------------- */
 
-static void take_done(struct ob_store *st, bool wait) {
+static void take_done(struct ob_store *st, bool wait)
+{
     pthread_mutex_lock(&st->mu);
     while (wait && !st->done)
         pthread_cond_wait(&st->done_cv, &st->mu);
@@ -120,7 +129,8 @@ static void take_done(struct ob_store *st, bool wait) {
     pthread_mutex_unlock(&st->mu);
 }
 
-static void update_ref(struct ob_store *st) {
+static void update_ref(struct ob_store *st)
+{
     bool want = st->ops > 0;
     if (want == st->referenced) return;
     st->referenced = want;
@@ -132,7 +142,8 @@ static void update_ref(struct ob_store *st) {
 
 /* Handles ready ops one at a time from the head, so a callback that itself waits
  * (ob_log_close) continues the same queue and per-log order is kept. */
-static void dispatch_ready(struct ob_store *st) {
+static void dispatch_ready(struct ob_store *st)
+{
     while (st->ready) {
         struct ob_op *op = st->ready;
         st->ready = op->next;
@@ -146,7 +157,8 @@ static void dispatch_ready(struct ob_store *st) {
     }
 }
 
-static void on_wake(uv_poll_t *h, int status, int events) {
+static void on_wake(uv_poll_t *h, int status, int events)
+{
     struct ob_store *st = h->data;
     uint64_t n;
     (void)status;
@@ -157,14 +169,16 @@ static void on_wake(uv_poll_t *h, int status, int events) {
     dispatch_ready(st);
 }
 
-void ob_store_wait_dispatch(struct ob_store *st) {
+void ob_store_wait_dispatch(struct ob_store *st)
+{
     if (!st->ready) take_done(st, true);
     dispatch_ready(st);
 }
 
 /* ---- loop thread: submitting ------------------------------------------------------- */
 
-struct ob_op *ob_op_new(struct ob_log *log, enum ob_op_kind kind, struct ob_seg *seg) {
+struct ob_op *ob_op_new(struct ob_log *log, enum ob_op_kind kind, struct ob_seg *seg)
+{
     struct ob_op *op = ob_xcalloc(1, sizeof *op);
     op->kind = kind;
     op->log = log;
@@ -173,14 +187,16 @@ struct ob_op *ob_op_new(struct ob_log *log, enum ob_op_kind kind, struct ob_seg 
     return op;
 }
 
-void ob_op_free(struct ob_op *op) {
+void ob_op_free(struct ob_op *op)
+{
     for (size_t i = 0; i < op->nrecs; i++)
         free(op->recs[i].p);
     free(op->recs);
     free(op);
 }
 
-static void enqueue_locked(struct ob_store *st, struct ob_op *op) {
+static void enqueue_locked(struct ob_store *st, struct ob_op *op)
+{
     *st->queue_tail = op;
     st->queue_tail = &op->next;
     st->ops++;
@@ -189,13 +205,15 @@ static void enqueue_locked(struct ob_store *st, struct ob_op *op) {
     pthread_cond_signal(&st->work_cv);
 }
 
-void ob_store_submit(struct ob_store *st, struct ob_op *op) {
+void ob_store_submit(struct ob_store *st, struct ob_op *op)
+{
     pthread_mutex_lock(&st->mu);
     enqueue_locked(st, op);
     pthread_mutex_unlock(&st->mu);
 }
 
-static struct ob_op *new_write_op(struct ob_log *log, struct ob_seg *seg) {
+static struct ob_op *new_write_op(struct ob_log *log, struct ob_seg *seg)
+{
     struct ob_op *op = ob_op_new(log, OB_OP_WRITE, seg);
     op->policy = log->opt.fsync;
     op->interval_ms = log->opt.fsync_interval_ms;
@@ -206,7 +224,8 @@ static struct ob_op *new_write_op(struct ob_log *log, struct ob_seg *seg) {
 
 /* The record joins the open op unless the storage thread already took it: then a new
  * op starts, which the next round picks up together with whatever else arrives. */
-void ob_store_add_rec(struct ob_log *log, struct ob_seg *seg, const struct ob_rec *rec) {
+void ob_store_add_rec(struct ob_log *log, struct ob_seg *seg, const struct ob_rec *rec)
+{
     struct ob_store *st = log->st;
     pthread_mutex_lock(&st->mu);
     struct ob_op *op = log->open;
@@ -225,7 +244,8 @@ void ob_store_add_rec(struct ob_log *log, struct ob_seg *seg, const struct ob_re
 
 /* ---- public API -------------------------------------------------------------------- */
 
-static void init_sync(struct ob_store *st) {
+static void init_sync(struct ob_store *st)
+{
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from ob_mono_ns */
@@ -235,7 +255,8 @@ static void init_sync(struct ob_store *st) {
     pthread_mutex_init(&st->mu, NULL);
 }
 
-int ob_store_open(struct ob_store **out, void *loop) {
+int ob_store_open(struct ob_store **out, void *loop)
+{
     struct ob_store *st = ob_xcalloc(1, sizeof *st);
     st->loop = loop;
     st->queue_tail = &st->queue;
@@ -266,7 +287,8 @@ int ob_store_open(struct ob_store **out, void *loop) {
     return 0;
 }
 
-void ob_store_close(struct ob_store *st) {
+void ob_store_close(struct ob_store *st)
+{
     if (!st) return;
     ob_store_drain(st);
     pthread_mutex_lock(&st->mu);
@@ -284,13 +306,15 @@ void ob_store_close(struct ob_store *st) {
     free(st);
 }
 
-void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io) {
+void ob_store_set_io(struct ob_store *st, const struct ob_store_io *io)
+{
     pthread_mutex_lock(&st->mu);
     st->io = io ? *io : libc_io;
     pthread_mutex_unlock(&st->mu);
 }
 
-void ob_store_get_stats(const struct ob_store *st, struct ob_store_stats *out) {
+void ob_store_get_stats(const struct ob_store *st, struct ob_store_stats *out)
+{
     struct ob_store *m = (struct ob_store *)st; /* atomics are read, not changed */
     out->fsyncs = atomic_load_explicit(&m->st_fsyncs, memory_order_relaxed);
     out->fsync_ns_sum = atomic_load_explicit(&m->st_fsync_ns, memory_order_relaxed);
@@ -300,11 +324,13 @@ void ob_store_get_stats(const struct ob_store *st, struct ob_store_stats *out) {
         out->fsync_bucket[i] = atomic_load_explicit(&m->st_bucket[i], memory_order_relaxed);
 }
 
-size_t ob_store_pending(const struct ob_store *st) {
+size_t ob_store_pending(const struct ob_store *st)
+{
     return st->appends;
 }
 
-int ob_store_drain(struct ob_store *st) {
+int ob_store_drain(struct ob_store *st)
+{
     while (st->ops > 0)
         ob_store_wait_dispatch(st);
     int err = st->first_err;

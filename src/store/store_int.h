@@ -214,7 +214,8 @@ void ob_reader_init(struct ob_reader *rd, int fd, uint64_t from, uint64_t end, s
  * partial record before end; OB_ECORRUPT; OB_EIO. */
 int ob_reader_next(struct ob_reader *rd, struct ob_record *r, uint64_t *off, size_t *n);
 /* Offset of the next undecoded byte (where a cut would go). */
-static inline uint64_t ob_reader_pos(const struct ob_reader *rd) {
+static inline uint64_t ob_reader_pos(const struct ob_reader *rd)
+{
     return rd->base + rd->pos;
 }
 /*

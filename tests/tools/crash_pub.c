@@ -62,8 +62,11 @@ static int open_bus(struct ob_bus **bus, const char *dir, struct ob_stream **st)
     int rc = ob_bus_open(bus, &o);
     if (rc) return rc;
     const char *subs[] = {"crash.>"};
-    struct ob_stream_config c = {.name = STREAM, .subjects = subs, .nsubjects = 1,
-                                 .fsync = OB_FSYNC_ALWAYS, .segment_bytes = 256 * 1024};
+    struct ob_stream_config c = {.name = STREAM,
+                                 .subjects = subs,
+                                 .nsubjects = 1,
+                                 .fsync = OB_FSYNC_ALWAYS,
+                                 .segment_bytes = 256 * 1024};
     return ob_stream_create(*bus, &c, st);
 }
 

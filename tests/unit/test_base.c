@@ -23,9 +23,11 @@ static void test_crc32c_rfc3720(void **state)
     assert_int_equal(ob_crc32c(0, b, 32), 0x8A9136AAu);
     memset(b, 0xff, sizeof b);
     assert_int_equal(ob_crc32c(0, b, 32), 0x62A8AB43u);
-    for (int i = 0; i < 32; i++) b[i] = (uint8_t)i;
+    for (int i = 0; i < 32; i++)
+        b[i] = (uint8_t)i;
     assert_int_equal(ob_crc32c(0, b, 32), 0x46DD794Eu);
-    for (int i = 0; i < 32; i++) b[i] = (uint8_t)(31 - i);
+    for (int i = 0; i < 32; i++)
+        b[i] = (uint8_t)(31 - i);
     assert_int_equal(ob_crc32c(0, b, 32), 0x113FDB5Cu);
     assert_int_equal(ob_crc32c(0, "123456789", 9), 0xE3069283u);
 }
@@ -59,7 +61,8 @@ static void test_buf(void **state)
     assert_memory_equal(b.p, "-42-", 4);
     ob_buf_consume(&b, 100);
     assert_int_equal(b.len, 0);
-    for (int i = 0; i < 10000; i++) ob_buf_putc(&b, (uint8_t)i);
+    for (int i = 0; i < 10000; i++)
+        ob_buf_putc(&b, (uint8_t)i);
     assert_int_equal(b.len, 10000);
     assert_int_equal(b.p[9999], (uint8_t)9999);
     ob_buf_release(&b);
@@ -92,7 +95,8 @@ static void test_clock_and_errors(void **state)
     assert_true(ob_wall_ns() > INT64_C(1600000000) * OB_NS_PER_SEC);
     assert_string_equal(ob_strerror(0), "success");
     assert_string_equal(ob_strerror(OB_ENOSPC), "no space left on device");
-    for (int e = OB_ERROR_MIN; e < 0; e++) assert_string_not_equal(ob_strerror(e), "unknown error");
+    for (int e = OB_ERROR_MIN; e < 0; e++)
+        assert_string_not_equal(ob_strerror(e), "unknown error");
     assert_string_equal(ob_strerror(-1000), "unknown error");
     assert_int_equal(ob_log_level_parse("WARN"), OB_LOG_WARN);
     assert_int_equal(ob_log_level_parse("nope"), -1);
@@ -101,8 +105,10 @@ static void test_clock_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c_rfc3720), cmocka_unit_test(test_crc32c_incremental),
-        cmocka_unit_test(test_buf),            cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_crc32c_rfc3720),
+        cmocka_unit_test(test_crc32c_incremental),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_slices),
         cmocka_unit_test(test_clock_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,7 +51,8 @@ static void pub(struct ob_bus *bus, const char *subject, const char *payload)
 
 static void pub_key(struct ob_bus *bus, const char *subject, const char *key, const char *payload)
 {
-    struct ob_msg_init in = {.subject = ob_slice_str(subject), .key = ob_slice_str(key),
+    struct ob_msg_init in = {.subject = ob_slice_str(subject),
+                             .key = ob_slice_str(key),
                              .payload = ob_slice_str(payload)};
     struct ob_msg *m;
     assert_int_equal(ob_msg_new(&m, &in), 0);
@@ -97,8 +98,8 @@ static struct ob_stream *mk_stream(struct ob_bus *bus, const char *name, const c
     return st;
 }
 
-static struct ob_consumer *mk_consumer(struct ob_stream *st, const char *name, enum ob_ack_policy ack,
-                                       uint32_t ack_wait_ms)
+static struct ob_consumer *mk_consumer(struct ob_stream *st, const char *name,
+                                       enum ob_ack_policy ack, uint32_t ack_wait_ms)
 {
     struct ob_consumer_config cc = {.name = name, .ack = ack, .ack_wait_ms = ack_wait_ms};
     struct ob_consumer *c;
@@ -111,7 +112,8 @@ static void test_msg(void **state)
     (void)state;
     struct ob_header h[] = {{ob_slice_str("Content-Type"), ob_slice_str("text/plain")},
                             {ob_slice_str("x-a"), ob_slice_str("1")}};
-    struct ob_msg_init in = {ob_slice_str("a.b"), h, 2, ob_slice_str("k"), ob_slice_str("hello"), 42};
+    struct ob_msg_init in = {ob_slice_str("a.b"),   h, 2, ob_slice_str("k"),
+                             ob_slice_str("hello"), 42};
     struct ob_msg *m;
     assert_int_equal(ob_msg_new(&m, &in), 0);
     assert_true(ob_slice_eq_str(ob_msg_subject(m), "a.b"));
@@ -223,7 +225,8 @@ static void test_stream_limits(void **state)
     assert_int_equal(a.status, 0);
     assert_int_equal(a.seq, 1);
     assert_string_equal(a.stream, "T");
-    for (int i = 2; i <= 5; i++) pub(bus, "t.x", "y");
+    for (int i = 2; i <= 5; i++)
+        pub(bus, "t.x", "y");
     struct ob_stream_info info;
     ob_stream_get_info(st, &info);
     assert_int_equal(info.msgs, 3);
@@ -280,8 +283,8 @@ static void test_compaction(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     const char *subs[] = {"kv.>"};
-    struct ob_stream_config cfg = {.name = "KV", .subjects = subs, .nsubjects = 1,
-                                   .compaction = OB_COMPACT_KEY};
+    struct ob_stream_config cfg = {
+        .name = "KV", .subjects = subs, .nsubjects = 1, .compaction = OB_COMPACT_KEY};
     struct ob_stream *st;
     assert_int_equal(ob_stream_create(bus, &cfg, &st), 0);
     pub_key(bus, "kv.a", "k1", "v1");
@@ -298,8 +301,8 @@ static void test_compaction(void **state)
     ob_msg_unref(m);
 
     const char *subs2[] = {"last.>"};
-    struct ob_stream_config c2 = {.name = "LAST", .subjects = subs2, .nsubjects = 1,
-                                  .compaction = OB_COMPACT_SUBJECT};
+    struct ob_stream_config c2 = {
+        .name = "LAST", .subjects = subs2, .nsubjects = 1, .compaction = OB_COMPACT_SUBJECT};
     assert_int_equal(ob_stream_create(bus, &c2, &st), 0);
     pub(bus, "last.x", "1");
     pub(bus, "last.y", "2");
@@ -315,7 +318,8 @@ static void test_purge_and_reads(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "P", "p.>", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 10; i++) pub(bus, i % 2 ? "p.odd" : "p.even", "x");
+    for (int i = 0; i < 10; i++)
+        pub(bus, i % 2 ? "p.odd" : "p.even", "x");
     uint64_t s;
     assert_int_equal(ob_stream_next_seq(st, 1, "p.odd", &s), 0);
     assert_int_equal(s, 2);
@@ -344,14 +348,16 @@ static void test_consumer_ack_each_and_redelivery(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "S", "s.>", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 5; i++) pub(bus, "s.x", "m");
+    for (int i = 0; i < 5; i++)
+        pub(bus, "s.x", "m");
     struct ob_consumer *c = mk_consumer(st, "c1", OB_ACK_EACH, 60);
     struct inbox in = {0};
     struct ob_binding *b;
     assert_int_equal(ob_consumer_bind(c, collect, &in, &b), 0);
     spin_until(bus, &in.n, 5);
     assert_int_equal(in.n, 5);
-    for (int i = 0; i < 5; i++) assert_int_equal(in.seqs[i], i + 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(in.seqs[i], i + 1);
     /* ack 1, 2, 4; 3 and 5 come back after the lease */
     assert_int_equal(ob_consumer_ack(c, 1, NULL, NULL), 0);
     assert_int_equal(ob_consumer_ack(c, 2, NULL, NULL), 0);
@@ -396,7 +402,8 @@ static void test_cumulative_and_none(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "S", "s.>", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 4; i++) pub(bus, "s.x", "m");
+    for (int i = 0; i < 4; i++)
+        pub(bus, "s.x", "m");
     struct ob_consumer *c = mk_consumer(st, "cum", OB_ACK_CUMULATIVE, 10000);
     struct inbox in = {0};
     ob_consumer_bind(c, collect, &in, NULL);
@@ -424,8 +431,11 @@ static void test_dead_letter(void **state)
     struct ob_stream *st = mk_stream(bus, "S", "work", OB_RETAIN_LIMITS);
     struct inbox dlq = {0};
     ob_subscribe(bus, "dlq.work", OB_SUB_SYNC, collect, &dlq, NULL);
-    struct ob_consumer_config cc = {.name = "w", .ack = OB_ACK_EACH, .ack_wait_ms = 20,
-                                    .max_deliver = 3, .dead_letter = "dlq.work"};
+    struct ob_consumer_config cc = {.name = "w",
+                                    .ack = OB_ACK_EACH,
+                                    .ack_wait_ms = 20,
+                                    .max_deliver = 3,
+                                    .dead_letter = "dlq.work"};
     struct ob_consumer *c;
     assert_int_equal(ob_consumer_create(st, &cc, &c), 0);
     struct inbox in = {0};
@@ -447,9 +457,10 @@ static void test_max_ack_pending_and_competing(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "S", "q", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 20; i++) pub(bus, "q", "m");
-    struct ob_consumer_config cc = {.name = "w", .ack = OB_ACK_EACH, .ack_wait_ms = 60000,
-                                    .max_ack_pending = 4};
+    for (int i = 0; i < 20; i++)
+        pub(bus, "q", "m");
+    struct ob_consumer_config cc = {
+        .name = "w", .ack = OB_ACK_EACH, .ack_wait_ms = 60000, .max_ack_pending = 4};
     struct ob_consumer *c;
     ob_consumer_create(st, &cc, &c);
     struct inbox a = {0}, b = {0};
@@ -464,7 +475,8 @@ static void test_max_ack_pending_and_competing(void **state)
     spin_until(bus, &a.n, 4);
     assert_int_equal(a.n, 4);
     a.ack = true;
-    for (size_t i = 0; i < a.n; i++) ob_consumer_ack(c, a.seqs[i], NULL, NULL);
+    for (size_t i = 0; i < a.n; i++)
+        ob_consumer_ack(c, a.seqs[i], NULL, NULL);
     spin_until(bus, &a.n, 20 + 2);
     struct ob_consumer_info ci;
     ob_consumer_get_info(c, &ci);
@@ -496,7 +508,8 @@ static void test_pull(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "S", "p", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 3; i++) pub(bus, "p", "m");
+    for (int i = 0; i < 3; i++)
+        pub(bus, "p", "m");
     struct ob_consumer *c = mk_consumer(st, "pull", OB_ACK_EACH, 60000);
     struct fetch_box f = {0};
     assert_int_equal(ob_consumer_fetch(c, 2, 0, fetch_collect, fetch_done, &f), 0);
@@ -511,7 +524,8 @@ static void test_pull(void **state)
     assert_int_equal(h.done, 0);
     pub(bus, "p", "late");
     int64_t end = ob_mono_ns() + OB_NS_PER_SEC;
-    while (!h.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_NOWAIT);
+    while (!h.done && ob_mono_ns() < end)
+        ob_bus_run(bus, OB_RUN_NOWAIT);
     assert_int_equal(h.done, 1);
     assert_int_equal(h.count, 1);
     assert_string_equal(h.in.payloads[0], "late");
@@ -520,19 +534,22 @@ static void test_pull(void **state)
     ob_consumer_fetch(c, 1, 300, fetch_collect, fetch_done, &w1);
     ob_consumer_fetch(c, 1, 60, fetch_collect, fetch_done, &w2);
     end = ob_mono_ns() + OB_NS_PER_SEC;
-    while (!w2.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_ONCE);
+    while (!w2.done && ob_mono_ns() < end)
+        ob_bus_run(bus, OB_RUN_ONCE);
     assert_int_equal(w2.done, 1);
     assert_int_equal(w2.count, 0);
     pub(bus, "p", "for-w1");
     end = ob_mono_ns() + OB_NS_PER_SEC;
-    while (!w1.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_ONCE);
+    while (!w1.done && ob_mono_ns() < end)
+        ob_bus_run(bus, OB_RUN_ONCE);
     assert_int_equal(w1.count, 1);
     assert_string_equal(w1.in.payloads[0], "for-w1");
     /* expiry with nothing: done(0) */
     struct fetch_box e = {0};
     ob_consumer_fetch(c, 1, 30, fetch_collect, fetch_done, &e);
     end = ob_mono_ns() + OB_NS_PER_SEC;
-    while (!e.done && ob_mono_ns() < end) ob_bus_run(bus, OB_RUN_ONCE);
+    while (!e.done && ob_mono_ns() < end)
+        ob_bus_run(bus, OB_RUN_ONCE);
     assert_int_equal(e.count, 0);
     ob_bus_close(bus);
 }
@@ -542,7 +559,8 @@ static void test_workqueue(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "WQ", "jobs.>", OB_RETAIN_WORKQUEUE);
-    for (int i = 0; i < 3; i++) pub(bus, "jobs.a", "j");
+    for (int i = 0; i < 3; i++)
+        pub(bus, "jobs.a", "j");
     struct ob_consumer_config cc = {.name = "w1", .filter = "jobs.a", .ack = OB_ACK_EACH};
     struct ob_consumer *c;
     assert_int_equal(ob_consumer_create(st, &cc, &c), 0);
@@ -556,7 +574,7 @@ static void test_workqueue(void **state)
     struct ob_stream_info info;
     ob_stream_get_info(st, &info);
     assert_int_equal(info.msgs, 0); /* acked work is gone */
-    pub(bus, "jobs.b", "waits"); /* w3 has no binding: stays */
+    pub(bus, "jobs.b", "waits");    /* w3 has no binding: stays */
     ob_stream_get_info(st, &info);
     assert_int_equal(info.msgs, 1);
     ob_bus_close(bus);
@@ -609,7 +627,8 @@ static void test_start_positions(void **state)
     (void)state;
     struct ob_bus *bus = mem_bus();
     struct ob_stream *st = mk_stream(bus, "S", "s", OB_RETAIN_LIMITS);
-    for (int i = 0; i < 5; i++) pub(bus, "s", "m");
+    for (int i = 0; i < 5; i++)
+        pub(bus, "s", "m");
     struct ob_consumer_config cc = {.name = "new", .deliver = OB_DELIVER_NEW, .ack = OB_ACK_NONE};
     struct ob_consumer *c;
     ob_consumer_create(st, &cc, &c);

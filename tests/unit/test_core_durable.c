@@ -64,7 +64,8 @@ static void on_ack(void *arg, int status, const struct ob_pub_ack *ack)
 {
     struct acks *a = arg;
     a->last_status = status;
-    if (status) a->failed++;
+    if (status)
+        a->failed++;
     else {
         a->ok++;
         a->last_seq = ack->seq;
@@ -74,7 +75,8 @@ static void on_ack(void *arg, int status, const struct ob_pub_ack *ack)
 static void pub(struct ob_bus *bus, const char *subject, const char *key, const char *payload,
                 struct acks *a)
 {
-    struct ob_msg_init in = {.subject = ob_slice_str(subject), .key = ob_slice_str(key),
+    struct ob_msg_init in = {.subject = ob_slice_str(subject),
+                             .key = ob_slice_str(key),
                              .payload = ob_slice_str(payload)};
     struct ob_msg *m;
     assert_int_equal(ob_msg_new(&m, &in), 0);
@@ -86,8 +88,12 @@ static struct ob_stream *stream(struct ob_bus *bus, const char *name, const char
                                 enum ob_retention r, enum ob_compaction comp, uint64_t max_msgs)
 {
     const char *subs[] = {subject};
-    struct ob_stream_config c = {.name = name, .subjects = subs, .nsubjects = 1, .retention = r,
-                                 .compaction = comp, .max_msgs = max_msgs,
+    struct ob_stream_config c = {.name = name,
+                                 .subjects = subs,
+                                 .nsubjects = 1,
+                                 .retention = r,
+                                 .compaction = comp,
+                                 .max_msgs = max_msgs,
                                  .segment_bytes = 4096};
     struct ob_stream *st;
     assert_int_equal(ob_stream_create(bus, &c, &st), 0);
@@ -179,11 +185,17 @@ static void test_disk_space_reclaimed(void **state)
     (void)state;
     struct ob_bus *bus = open_bus();
     const char *kv_subs[] = {"kv"}, *lim_subs[] = {"lim"};
-    struct ob_stream_config kvc = {.name = "kv", .subjects = kv_subs, .nsubjects = 1,
-                                   .compaction = OB_COMPACT_KEY, .fsync = OB_FSYNC_NEVER,
+    struct ob_stream_config kvc = {.name = "kv",
+                                   .subjects = kv_subs,
+                                   .nsubjects = 1,
+                                   .compaction = OB_COMPACT_KEY,
+                                   .fsync = OB_FSYNC_NEVER,
                                    .segment_bytes = 64 * 1024};
-    struct ob_stream_config limc = {.name = "lim", .subjects = lim_subs, .nsubjects = 1,
-                                    .max_msgs = 100, .fsync = OB_FSYNC_NEVER,
+    struct ob_stream_config limc = {.name = "lim",
+                                    .subjects = lim_subs,
+                                    .nsubjects = 1,
+                                    .max_msgs = 100,
+                                    .fsync = OB_FSYNC_NEVER,
                                     .segment_bytes = 64 * 1024};
     struct ob_stream *kv, *lim;
     assert_int_equal(ob_stream_create(bus, &kvc, &kv), 0);
@@ -248,7 +260,8 @@ static void test_consumer_state_survives(void **state)
     (void)state;
     struct ob_bus *bus = open_bus();
     struct ob_stream *st = stream(bus, "jobs", "jobs", OB_RETAIN_WORKQUEUE, 0, 0);
-    for (int i = 0; i < 10; i++) pub(bus, "jobs", NULL, "j", NULL);
+    for (int i = 0; i < 10; i++)
+        pub(bus, "jobs", NULL, "j", NULL);
     struct ob_consumer_config cc = {.name = "worker", .ack = OB_ACK_EACH, .ack_wait_ms = 60000};
     struct ob_consumer *c;
     assert_int_equal(ob_consumer_create(st, &cc, &c), 0);
@@ -257,7 +270,8 @@ static void test_consumer_state_survives(void **state)
     spin_until(bus, &in.n, 10);
     assert_int_equal(in.n, 10);
     /* ack the odd ones; 2,4,..,10 stay pending */
-    for (uint64_t s = 1; s <= 10; s += 2) ob_consumer_ack(c, s, s == 9 ? on_ack_done : NULL, NULL);
+    for (uint64_t s = 1; s <= 10; s += 2)
+        ob_consumer_ack(c, s, s == 9 ? on_ack_done : NULL, NULL);
     assert_int_equal(ob_bus_flush(bus), 0);
     assert_int_equal(ack_done_status, 0);
     struct ob_stream_info info;
@@ -303,7 +317,8 @@ static void test_acks_inside_callback_survive(void **state)
     (void)state;
     struct ob_bus *bus = open_bus();
     struct ob_stream *st = stream(bus, "cb", "cb", OB_RETAIN_LIMITS, 0, 0);
-    for (int i = 0; i < 5; i++) pub(bus, "cb", NULL, "m", NULL);
+    for (int i = 0; i < 5; i++)
+        pub(bus, "cb", NULL, "m", NULL);
     struct ob_consumer_config cc = {.name = "c", .ack = OB_ACK_EACH, .ack_wait_ms = 60000};
     struct ob_consumer *c;
     assert_int_equal(ob_consumer_create(st, &cc, &c), 0);
@@ -344,12 +359,13 @@ static void test_consumer_snapshots(void **state)
     (void)state;
     struct ob_bus *bus = open_bus();
     struct ob_stream *st = stream(bus, "snap", "snap", OB_RETAIN_LIMITS, 0, 0);
-    struct ob_consumer_config cc = {.name = "c", .ack = OB_ACK_EACH, .ack_wait_ms = 60000,
-                                    .max_ack_pending = 100000};
+    struct ob_consumer_config cc = {
+        .name = "c", .ack = OB_ACK_EACH, .ack_wait_ms = 60000, .max_ack_pending = 100000};
     struct ob_consumer *c;
     assert_int_equal(ob_consumer_create(st, &cc, &c), 0);
     enum { N = 20000 };
-    for (int i = 0; i < N; i++) pub(bus, "snap", NULL, "s", NULL);
+    for (int i = 0; i < N; i++)
+        pub(bus, "snap", NULL, "s", NULL);
     ob_bus_flush(bus);
     size_t got = 0;
     for (int round = 0; round < 100 && got < N; round++) {
@@ -437,7 +453,8 @@ static void test_disk_full(void **state)
     assert_true(stats.bytes_written > 0);
     assert_true(stats.write_errors >= 2); /* ENOSPC (one or two rounds) and EIO */
     uint64_t sum = 0;
-    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++) sum += stats.fsync_bucket[i];
+    for (size_t i = 0; i < OB_STATS_FSYNC_BUCKETS; i++)
+        sum += stats.fsync_bucket[i];
     assert_int_equal(sum, stats.fsyncs);
     assert_true(stats.fsync_bound_ns[OB_STATS_FSYNC_BUCKETS - 1] == UINT64_MAX);
     ob_bus_close(bus);

@@ -21,8 +21,10 @@ static bool matches(const char *f, const char *s)
 static void test_syntax(void **state)
 {
     (void)state;
-    const char *good_subjects[] = {"a", "a.b", "orders.eu.42", "a-b_c.$SYS", "ünï.cødé", "x.y.z.w.v"};
-    const char *bad_subjects[] = {"", ".", "a.", ".a", "a..b", "a.*", "a.>", ">", "*", "a b", "a\tb", "a.b\n"};
+    const char *good_subjects[] = {"a",          "a.b",      "orders.eu.42",
+                                   "a-b_c.$SYS", "ünï.cødé", "x.y.z.w.v"};
+    const char *bad_subjects[] = {"",    ".", "a.", ".a",  "a..b", "a.*",
+                                  "a.>", ">", "*",  "a b", "a\tb", "a.b\n"};
     for (size_t i = 0; i < sizeof good_subjects / sizeof *good_subjects; i++)
         assert_true(ob_subject_valid(ob_slice_str(good_subjects[i])));
     for (size_t i = 0; i < sizeof bad_subjects / sizeof *bad_subjects; i++)
@@ -46,14 +48,14 @@ static void test_match_table(void **state)
         const char *f, *s;
         bool m;
     } t[] = {
-        {"a", "a", true},         {"a", "b", false},        {"a", "a.b", false},
-        {"a.b", "a", false},      {"*", "a", true},         {"*", "a.b", false},
-        {">", "a", true},         {">", "a.b.c", true},     {"a.>", "a", false},
-        {"a.>", "a.b", true},     {"a.>", "a.b.c", true},   {"a.*", "a.b", true},
-        {"a.*", "a.b.c", false},  {"*.b", "a.b", true},     {"*.b", "a.c", false},
+        {"a", "a", true},         {"a", "b", false},         {"a", "a.b", false},
+        {"a.b", "a", false},      {"*", "a", true},          {"*", "a.b", false},
+        {">", "a", true},         {">", "a.b.c", true},      {"a.>", "a", false},
+        {"a.>", "a.b", true},     {"a.>", "a.b.c", true},    {"a.*", "a.b", true},
+        {"a.*", "a.b.c", false},  {"*.b", "a.b", true},      {"*.b", "a.c", false},
         {"a.*.c", "a.b.c", true}, {"a.*.c", "a.b.d", false}, {"*.*.>", "a.b", false},
-        {"*.*.>", "a.b.c", true}, {"ab", "a", false},       {"a", "ab", false},
-        {"a.b", "a.bc", false},   {"a.bc", "a.b", false},   {"*.>", "x.y", true},
+        {"*.*.>", "a.b.c", true}, {"ab", "a", false},        {"a", "ab", false},
+        {"a.b", "a.bc", false},   {"a.bc", "a.b", false},    {"*.>", "x.y", true},
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
         if (matches(t[i].f, t[i].s) != t[i].m) fail_msg("%s vs %s", t[i].f, t[i].s);
@@ -114,11 +116,13 @@ static void test_random_vs_naive(void **state)
         }
         struct ob_sublist_result r = ob_sublist_match(&sl, ob_slice_str(s));
         assert_int_equal(r.n, expect);
-        for (size_t k = 0; k < r.n; k++) assert_true(naive(r.items[k], s));
+        for (size_t k = 0; k < r.n; k++)
+            assert_true(naive(r.items[k], s));
         /* Mutate now and then so the cache is invalidated under test. */
         if (round % 500 == 0) {
             int victim = rand_r(&seed) % NF;
-            assert_int_equal(ob_sublist_remove(&sl, ob_slice_str(filters[victim]), filters[victim]), 0);
+            assert_int_equal(ob_sublist_remove(&sl, ob_slice_str(filters[victim]), filters[victim]),
+                             0);
             ob_sublist_insert(&sl, ob_slice_str(filters[victim]), filters[victim]);
         }
     }

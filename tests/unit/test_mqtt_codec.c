@@ -18,7 +18,9 @@
 #include <string.h>
 
 #define S(x)                                                                                       \
-    { (const uint8_t *)(x), sizeof(x) - 1 }
+    {                                                                                              \
+        (const uint8_t *)(x), sizeof(x) - 1                                                        \
+    }
 #define BYTES(...) ((const uint8_t[]){__VA_ARGS__}), sizeof((const uint8_t[]){__VA_ARGS__})
 #define BIT(id)    (UINT64_C(1) << (id))
 
@@ -28,7 +30,8 @@
  * so that ASan catches a decoder that kept a pointer into it. The second piece is handed
  * back in *keep (the packet may point into it). */
 static int feed_split(struct ob_mqtt_decoder *d, const uint8_t *b, size_t n, size_t k,
-                      struct ob_mqtt_packet *pkt, uint8_t **keep) {
+                      struct ob_mqtt_packet *pkt, uint8_t **keep)
+{
     size_t used;
     uint8_t *one = ob_xmemdup(b, k ? k : 1);
     int rc = ob_mqtt_decode(d, one, k, &used, pkt);
@@ -49,7 +52,8 @@ static int feed_split(struct ob_mqtt_decoder *d, const uint8_t *b, size_t n, siz
 
 /* Decodes b whole with a fresh decoder; returns the decode result. */
 static int decode_whole(struct ob_mqtt_decoder *d, uint8_t v, const uint8_t *b, size_t n,
-                        struct ob_mqtt_packet *pkt) {
+                        struct ob_mqtt_packet *pkt)
+{
     size_t used;
     ob_mqtt_decoder_init(d, v, 0);
     int rc = ob_mqtt_decode(d, b, n, &used, pkt);
@@ -58,7 +62,8 @@ static int decode_whole(struct ob_mqtt_decoder *d, uint8_t v, const uint8_t *b, 
 }
 
 static int feed_bytewise(struct ob_mqtt_decoder *d, const uint8_t *b, size_t n,
-                         struct ob_mqtt_packet *pkt) {
+                         struct ob_mqtt_packet *pkt)
+{
     size_t used;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -70,7 +75,8 @@ static int feed_bytewise(struct ob_mqtt_decoder *d, const uint8_t *b, size_t n,
 }
 
 /* Every split point and byte-by-byte feeding give what decoding whole gave. */
-static void check_splits(uint8_t v, const uint8_t *b, size_t n) {
+static void check_splits(uint8_t v, const uint8_t *b, size_t n)
+{
     struct ob_mqtt_decoder ref, d;
     struct ob_mqtt_packet want, got;
     int want_rc = decode_whole(&ref, v, b, n, &want);
@@ -94,14 +100,16 @@ static void check_splits(uint8_t v, const uint8_t *b, size_t n) {
 
 /* Decodes a valid vector (and checks splits); the caller releases d. */
 static void decode_ok(struct ob_mqtt_decoder *d, uint8_t v, const uint8_t *b, size_t n,
-                      struct ob_mqtt_packet *pkt) {
+                      struct ob_mqtt_packet *pkt)
+{
     int rc = decode_whole(d, v, b, n, pkt);
     if (rc != 1) fail_msg("decode failed: %d %s", rc, d->err.what ? d->err.what : "");
     assert_int_equal(pkt->wire_size, n);
     check_splits(v, b, n);
 }
 
-static void expect_error(uint8_t v, const uint8_t *b, size_t n, int code, uint8_t reason) {
+static void expect_error(uint8_t v, const uint8_t *b, size_t n, int code, uint8_t reason)
+{
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
     int rc = decode_whole(&d, v, b, n, &pkt);
@@ -121,7 +129,8 @@ static void expect_error(uint8_t v, const uint8_t *b, size_t n, int code, uint8_
 
 /* Encodes pkt, checks the bytes equal want (when given), decodes them back. */
 static void encode_expect(uint8_t v, const struct ob_mqtt_packet *pkt, const uint8_t *want,
-                          size_t n) {
+                          size_t n)
+{
     struct ob_buf b = OB_BUF_INIT;
     assert_int_equal(ob_mqtt_encode(&b, v, pkt), 0);
     assert_int_equal(b.len, n);
@@ -130,7 +139,8 @@ static void encode_expect(uint8_t v, const struct ob_mqtt_packet *pkt, const uin
 }
 
 /* encode → decode → equal; re-encode → same bytes; every split; PUBLISH header + payload. */
-static void roundtrip(uint8_t v, const struct ob_mqtt_packet *pkt) {
+static void roundtrip(uint8_t v, const struct ob_mqtt_packet *pkt)
+{
     struct ob_buf b = OB_BUF_INIT, b2 = OB_BUF_INIT;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet got;
@@ -172,7 +182,8 @@ static const struct ob_mqtt_sub subs_v3[] = {{S("a/#"), 2, false, false, 0},
                                              {S("+"), 1, false, false, 0}};
 static const struct ob_slice filters[] = {S("a/b"), S("#"), S("/"), S("a//b/")};
 
-static struct ob_mqtt_props full_props(unsigned where) {
+static struct ob_mqtt_props full_props(unsigned where)
+{
     struct ob_mqtt_props p = {0};
     p.user = users;
     p.nuser = 3;
@@ -255,7 +266,8 @@ static struct ob_mqtt_props full_props(unsigned where) {
 }
 
 /* Fills out[] with samples of every packet type valid in version v; returns the count. */
-static size_t samples(uint8_t v, struct ob_mqtt_packet *out) {
+static size_t samples(uint8_t v, struct ob_mqtt_packet *out)
+{
     bool v5 = v == OB_MQTT_V5;
     size_t n = 0;
     struct ob_mqtt_packet p;
@@ -334,7 +346,8 @@ static size_t samples(uint8_t v, struct ob_mqtt_packet *out) {
 
 /* ---- round trips ------------------------------------------------------------------------ */
 
-static void test_roundtrip_all_versions(void **state) {
+static void test_roundtrip_all_versions(void **state)
+{
     (void)state;
     static const uint8_t versions[] = {OB_MQTT_V31, OB_MQTT_V311, OB_MQTT_V5};
     for (size_t i = 0; i < 3; i++) {
@@ -352,7 +365,8 @@ static void test_roundtrip_all_versions(void **state) {
 }
 
 /* Many packets back to back, fed in pseudo-random chunks, come out in order. */
-static void test_stream_of_packets(void **state) {
+static void test_stream_of_packets(void **state)
+{
     (void)state;
     for (uint8_t v = OB_MQTT_V311; v <= OB_MQTT_V5; v++) {
         struct ob_mqtt_packet pk[40], got;
@@ -396,7 +410,8 @@ static void test_stream_of_packets(void **state) {
 }
 
 /* A packet wholly inside the input is decoded in place. */
-static void test_zero_copy(void **state) {
+static void test_zero_copy(void **state)
+{
     (void)state;
     const uint8_t b[] = {0x30, 7, 0, 3, 'a', '/', 'b', 'h', 'i', 0xC0, 0};
     struct ob_mqtt_decoder d;
@@ -416,7 +431,8 @@ static void test_zero_copy(void **state) {
 
 /* ---- byte-exact vectors ---------------------------------------------------------------- */
 
-static void test_vector_connect(void **state) {
+static void test_vector_connect(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -465,7 +481,8 @@ static void test_vector_connect(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_vector_publish(void **state) {
+static void test_vector_publish(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -499,7 +516,8 @@ static void test_vector_publish(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_vector_acks(void **state) {
+static void test_vector_acks(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -535,7 +553,8 @@ static void test_vector_acks(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_vector_subscribe(void **state) {
+static void test_vector_subscribe(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -585,7 +604,8 @@ static void test_vector_subscribe(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_vector_control(void **state) {
+static void test_vector_control(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -627,7 +647,8 @@ static void test_vector_control(void **state) {
 
 /* ---- variable-byte integers ------------------------------------------------------------ */
 
-static void test_vbi(void **state) {
+static void test_vbi(void **state)
+{
     (void)state;
     static const uint32_t vals[] = {0, 1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455};
     static const size_t lens[] = {1, 1, 1, 2, 2, 3, 3, 4, 4};
@@ -659,7 +680,8 @@ static void test_vbi(void **state) {
 
 /* ---- malformed and forbidden input ------------------------------------------------------ */
 
-static void test_bad_fixed_header(void **state) {
+static void test_bad_fixed_header(void **state)
+{
     (void)state;
     MALFORMED(4, 0x00, 0x00);                         /* packet type 0 */
     MALFORMED(4, 0x41, 0x02, 0x00, 0x01);             /* PUBACK flags */
@@ -694,7 +716,8 @@ static void test_bad_fixed_header(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_too_large(void **state) {
+static void test_too_large(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -727,7 +750,8 @@ static void test_too_large(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_bad_strings(void **state) {
+static void test_bad_strings(void **state)
+{
     (void)state;
     MALFORMED(4, 0x30, 0x05, 0, 9, 'a', 'b', 'c');          /* length past the end */
     MALFORMED(4, 0x30, 0x01, 0);                            /* half a length */
@@ -742,7 +766,8 @@ static void test_bad_strings(void **state) {
     MALFORMED(5, 0x30, 0x0B, 0, 1, 't', 7, 0x26, 0, 1, 0xC3, 0, 1, 'v');
 }
 
-static void test_bad_topics(void **state) {
+static void test_bad_topics(void **state)
+{
     (void)state;
     expect_error(4, BYTES(0x30, 0x05, 0, 3, 'a', '/', '#'), OB_EPROTO,
                  OB_MQTT_RC_TOPIC_NAME_INVALID);
@@ -767,7 +792,8 @@ static void test_bad_topics(void **state) {
     }
 }
 
-static void test_bad_connect(void **state) {
+static void test_bad_connect(void **state)
+{
     (void)state;
 #define CONNECT_HDR(len, last, level, flags)                                                       \
     0x10, len, 0, 4, 'M', 'Q', 'T', last, level, flags, 0, 0
@@ -801,7 +827,8 @@ static void test_bad_connect(void **state) {
     MALFORMED(4, 0x20, 3, 0, 0, 0); /* 3.1.1 CONNACK is two bytes */
 }
 
-static void test_bad_properties(void **state) {
+static void test_bad_properties(void **state)
+{
     (void)state;
     /* PUBLISH "t" QoS 0 with a property block. */
 #define PUB(len, plen, ...) 0x30, len, 0, 1, 't', plen, __VA_ARGS__
@@ -836,7 +863,8 @@ static void test_bad_properties(void **state) {
     ob_mqtt_decoder_release(&d);
 }
 
-static void test_bad_bodies(void **state) {
+static void test_bad_bodies(void **state)
+{
     (void)state;
     PROTOCOL(4, 0x40, 2, 0, 0);                      /* PUBACK packet id 0 */
     MALFORMED(4, 0x40, 3, 0, 1, 0);                  /* 3.1.1 PUBACK is two bytes */
@@ -869,7 +897,8 @@ static void test_bad_bodies(void **state) {
 
 /* ---- encoder refusals --------------------------------------------------------------------- */
 
-static void test_encode_refusals(void **state) {
+static void test_encode_refusals(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     struct ob_mqtt_packet p = {.type = OB_MQTT_PUBLISH, .publish = {.topic = S("t")}};
@@ -932,7 +961,8 @@ static void test_encode_refusals(void **state) {
 
 /* The session's sequence: a decoder that knows no version takes only CONNECT, then is told
  * the level the CONNECT carried. */
-static void test_session_flow(void **state) {
+static void test_session_flow(void **state)
+{
     (void)state;
     struct ob_mqtt_decoder d;
     struct ob_mqtt_packet pkt;
@@ -953,7 +983,8 @@ static void test_session_flow(void **state) {
 }
 
 /* ob_mqtt_packet_equal notices a difference in any field. */
-static void test_equality(void **state) {
+static void test_equality(void **state)
+{
     (void)state;
     struct ob_mqtt_packet pk[40];
     size_t n = samples(OB_MQTT_V5, pk);
@@ -987,14 +1018,16 @@ static void test_equality(void **state) {
     assert_false(ob_mqtt_props_empty(&x));
 }
 
-static void test_names(void **state) {
+static void test_names(void **state)
+{
     (void)state;
     assert_string_equal(ob_mqtt_type_name(OB_MQTT_CONNECT), "CONNECT");
     assert_string_equal(ob_mqtt_type_name(OB_MQTT_AUTH), "AUTH");
     assert_string_equal(ob_mqtt_type_name(16), "INVALID");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_all_versions),
         cmocka_unit_test(test_stream_of_packets),

@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct ob_slice sl(const char *s) {
+static struct ob_slice sl(const char *s)
+{
     return ob_slice_str(s);
 }
 
-static void test_utf8(void **state) {
+static void test_utf8(void **state)
+{
     (void)state;
     static const char *good[] = {"",
                                  "abc",
@@ -55,7 +57,8 @@ static void test_utf8(void **state) {
     assert_false(ob_mqtt_utf8_valid(ob_slice_make("a\0b", 3))); /* U+0000 */
 }
 
-static void test_topic_and_filter_syntax(void **state) {
+static void test_topic_and_filter_syntax(void **state)
+{
     (void)state;
     static const char *topics[] = {"a", "/", "a//b", "a/", "$SYS/x", "a.b", " ", "a*>"};
     for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
@@ -79,7 +82,8 @@ static void test_topic_and_filter_syntax(void **state) {
     free(long_topic);
 }
 
-static void test_matching(void **state) {
+static void test_matching(void **state)
+{
     (void)state;
     static const struct {
         const char *f, *t;
@@ -103,7 +107,8 @@ static void test_matching(void **state) {
             fail_msg("%s vs %s", cases[i].f, cases[i].t);
 }
 
-static void test_shared(void **state) {
+static void test_shared(void **state)
+{
     (void)state;
     struct ob_slice g, f;
     assert_int_equal(ob_mqtt_shared_split(sl("$share/grp/a/+"), &g, &f), 1);
@@ -124,7 +129,8 @@ static void test_shared(void **state) {
 }
 
 /* Maps topic (or filter) to a subject, checks it, maps back, checks the round trip. */
-static void map_case(const char *mqtt, const char *want, bool filter, int want_rc) {
+static void map_case(const char *mqtt, const char *want, bool filter, int want_rc)
+{
     struct ob_buf s = OB_BUF_INIT, t = OB_BUF_INIT;
     ob_buf_append(&s, "junk", 4); /* results are appended */
     int rc =
@@ -142,7 +148,8 @@ static void map_case(const char *mqtt, const char *want, bool filter, int want_r
     ob_buf_release(&t);
 }
 
-static void test_map_cases(void **state) {
+static void test_map_cases(void **state)
+{
     (void)state;
     map_case("a/b", "a.b", false, 0);
     map_case("/", "/./", false, 0);
@@ -175,7 +182,8 @@ static void test_map_cases(void **state) {
     map_case("a/b", "a.b", true, 0);
 }
 
-static void test_map_refusals(void **state) {
+static void test_map_refusals(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     assert_int_equal(ob_mqtt_topic_to_subject(sl(""), &b), OB_EBADSUBJECT);
@@ -196,7 +204,8 @@ static void test_map_refusals(void **state) {
 }
 
 /* Subjects from other protocols: a '/' that starts no escape reads as a level break. */
-static void test_map_foreign(void **state) {
+static void test_map_foreign(void **state)
+{
     (void)state;
     static const struct {
         const char *subject, *topic;
@@ -224,7 +233,8 @@ static void test_map_foreign(void **state) {
 }
 
 /* Random topics over an alphabet heavy in the bytes the mapping must escape. */
-static void test_map_random(void **state) {
+static void test_map_random(void **state)
+{
     (void)state;
     static const char *units[] = {"a",    "b", "/", "/",        ".",
                                   " ",    "*", ">", "$",        "\t",
@@ -258,7 +268,8 @@ static void test_map_random(void **state) {
     assert_true(topics > 2000 && filters > 2000);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),        cmocka_unit_test(test_topic_and_filter_syntax),
         cmocka_unit_test(test_matching),    cmocka_unit_test(test_shared),

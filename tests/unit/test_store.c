@@ -41,7 +41,8 @@ struct fx {
     char dir[1024];
 };
 
-static void mkdirs(const char *path) {
+static void mkdirs(const char *path)
+{
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
@@ -53,14 +54,16 @@ static void mkdirs(const char *path) {
     mkdir(tmp, 0755);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
     (void)sb;
     (void)flag;
     (void)ftw;
     return remove(path);
 }
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     struct fx *f = calloc(1, sizeof *f);
     const char *base = getenv("OB_TEST_TMP");
     char tmpl[900];
@@ -79,7 +82,8 @@ static int setup(void **state) {
 }
 
 /* For the fork test: no storage thread exists when the child is forked. */
-static int setup_nostore(void **state) {
+static int setup_nostore(void **state)
+{
     int rc = setup(state);
     struct fx *f = *state;
     ob_store_close(f->st);
@@ -88,7 +92,8 @@ static int setup_nostore(void **state) {
     return rc;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     struct fx *f = *state;
     if (f->st) {
         ob_store_set_io(f->st, NULL);
@@ -105,12 +110,14 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void open_log(struct fx *f, uint64_t segment_bytes, enum ob_fsync fs) {
+static void open_log(struct fx *f, uint64_t segment_bytes, enum ob_fsync fs)
+{
     struct ob_log_options o = {segment_bytes, fs, 20};
     assert_int_equal(ob_log_open(f->st, f->dir, &o, &f->log), 0);
 }
 
-static void reopen(struct fx *f, uint64_t segment_bytes) {
+static void reopen(struct fx *f, uint64_t segment_bytes)
+{
     ob_log_close(f->log);
     f->log = NULL;
     open_log(f, segment_bytes, OB_FSYNC_ALWAYS);
@@ -119,16 +126,19 @@ static void reopen(struct fx *f, uint64_t segment_bytes) {
 /* ---- records ------------------------------------------------------------------------ */
 
 /* Bodies are a function of the seq, so any record read back can be checked alone. */
-static size_t body_len(uint64_t seq) {
+static size_t body_len(uint64_t seq)
+{
     return (size_t)((seq * 37) % 300);
 }
 
-static void body_fill(uint64_t seq, uint8_t *p) {
+static void body_fill(uint64_t seq, uint8_t *p)
+{
     for (size_t i = 0; i < body_len(seq); i++)
         p[i] = (uint8_t)(seq * 31 + i);
 }
 
-static void check_record(const struct ob_record *r) {
+static void check_record(const struct ob_record *r)
+{
     uint8_t want[300];
     assert_int_equal(r->type, OB_REC_MSG);
     assert_true(r->ts == (int64_t)r->seq * 1000);
@@ -141,7 +151,8 @@ struct acks {
     int ok, fail, last_err;
 };
 
-static void on_done(void *arg, int status) {
+static void on_done(void *arg, int status)
+{
     struct acks *a = arg;
     if (status) {
         a->fail++;
@@ -151,18 +162,21 @@ static void on_done(void *arg, int status) {
     }
 }
 
-static int append_ts(struct ob_log *log, uint64_t seq, int64_t ts, struct acks *a) {
+static int append_ts(struct ob_log *log, uint64_t seq, int64_t ts, struct acks *a)
+{
     uint8_t body[300];
     body_fill(seq, body);
     struct ob_record r = {OB_REC_MSG, seq, ts, ob_slice_make(body, body_len(seq))};
     return ob_log_append(log, &r, a ? on_done : NULL, a);
 }
 
-static void append(struct ob_log *log, uint64_t seq, struct acks *a) {
+static void append(struct ob_log *log, uint64_t seq, struct acks *a)
+{
     assert_int_equal(append_ts(log, seq, (int64_t)seq * 1000, a), 0);
 }
 
-static void append_range(struct fx *f, uint64_t from, uint64_t to, struct acks *a) {
+static void append_range(struct fx *f, uint64_t from, uint64_t to, struct acks *a)
+{
     for (uint64_t s = from; s <= to; s++)
         append(f->log, s, a);
 }
@@ -172,7 +186,8 @@ struct seqs {
     size_t n;
 };
 
-static int collect(void *arg, const struct ob_record *r) {
+static int collect(void *arg, const struct ob_record *r)
+{
     struct seqs *s = arg;
     check_record(r);
     assert_true(s->n < (1 << 16));
@@ -180,13 +195,15 @@ static int collect(void *arg, const struct ob_record *r) {
     return 0;
 }
 
-static void scan_all(struct ob_log *log, uint64_t from, struct seqs *s) {
+static void scan_all(struct ob_log *log, uint64_t from, struct seqs *s)
+{
     s->n = 0;
     assert_int_equal(ob_log_scan(log, from, collect, s), 0);
 }
 
 /* Asserts the log holds exactly the seqs in [from, to] for which keep(seq) is true. */
-static void expect_range(struct ob_log *log, uint64_t from, uint64_t to, bool (*keep)(uint64_t)) {
+static void expect_range(struct ob_log *log, uint64_t from, uint64_t to, bool (*keep)(uint64_t))
+{
     static struct seqs s;
     scan_all(log, 0, &s);
     size_t k = 0;
@@ -199,7 +216,8 @@ static void expect_range(struct ob_log *log, uint64_t from, uint64_t to, bool (*
     assert_int_equal(k, s.n);
 }
 
-static size_t count_files(const char *dir, const char *ext) {
+static size_t count_files(const char *dir, const char *ext)
+{
     DIR *d = opendir(dir);
     assert_non_null(d);
     size_t n = 0;
@@ -212,17 +230,20 @@ static size_t count_files(const char *dir, const char *ext) {
     return n;
 }
 
-static void seg_path(const struct fx *f, uint64_t ord, char *out) {
+static void seg_path(const struct fx *f, uint64_t ord, char *out)
+{
     snprintf(out, PATH_MAX, "%s/%020llu.seg", f->dir, (unsigned long long)ord);
 }
 
-static off_t file_size(const char *path) {
+static off_t file_size(const char *path)
+{
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     return sb.st_size;
 }
 
-static uint8_t *read_file(const char *path, size_t *n) {
+static uint8_t *read_file(const char *path, size_t *n)
+{
     *n = (size_t)file_size(path);
     uint8_t *p = malloc(*n + 1);
     int fd = open(path, O_RDONLY);
@@ -232,7 +253,8 @@ static uint8_t *read_file(const char *path, size_t *n) {
     return p;
 }
 
-static void write_file(const char *path, const uint8_t *p, size_t n) {
+static void write_file(const char *path, const uint8_t *p, size_t n)
+{
     int fd = open(path, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, p, n, 0), (ssize_t)n);
@@ -248,7 +270,8 @@ static atomic_int g_sync_errno;  /* nonzero: fdatasync fails with it */
 static atomic_int g_partial;     /* 1: next pwritev writes a few bytes, then g_write_errno */
 static atomic_int g_max_write;   /* nonzero: every pwritev writes at most this many bytes */
 
-static ssize_t t_pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
+static ssize_t t_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
     atomic_fetch_add(&g_writes, 1);
     if (atomic_exchange(&g_partial, 0)) {
         size_t n = iov[0].iov_len / 2;
@@ -265,7 +288,8 @@ static ssize_t t_pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
     return pwritev(fd, iov, cnt, off);
 }
 
-static int t_fdatasync(int fd) {
+static int t_fdatasync(int fd)
+{
     atomic_fetch_add(&g_syncs, 1);
     if (g_sync_errno) {
         errno = g_sync_errno;
@@ -274,19 +298,22 @@ static int t_fdatasync(int fd) {
     return fdatasync(fd);
 }
 
-static int t_ftruncate(int fd, off_t len) {
+static int t_ftruncate(int fd, off_t len)
+{
     return ftruncate(fd, len);
 }
 
 static const struct ob_store_io test_io = {t_pwritev, t_fdatasync, t_ftruncate};
 
-static void reset_faults(void) {
+static void reset_faults(void)
+{
     g_syncs = g_writes = g_write_errno = g_sync_errno = g_partial = g_max_write = 0;
 }
 
 /* ---- basic append / read / scan ------------------------------------------------------ */
 
-static void test_append_read_scan(void **state) {
+static void test_append_read_scan(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_ALWAYS);
     assert_true(ob_log_first_seq(f->log) == 0 && ob_log_last_seq(f->log) == 0);
@@ -318,12 +345,14 @@ static void test_append_read_scan(void **state) {
     assert_true(s.v[0] == 777);
 }
 
-static int stop_at_five(void *arg, const struct ob_record *r) {
+static int stop_at_five(void *arg, const struct ob_record *r)
+{
     (void)arg;
     return r->seq == 5 ? 42 : 0;
 }
 
-static void test_scan_stops_and_gaps(void **state) {
+static void test_scan_stops_and_gaps(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_NEVER);
     for (uint64_t s = 2; s <= 40; s += 3)
@@ -340,7 +369,8 @@ static void test_scan_stops_and_gaps(void **state) {
     assert_true(s.v[0] == 8);
 }
 
-static void test_append_errors(void **state) {
+static void test_append_errors(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_NEVER);
     append(f->log, 10, NULL);
@@ -354,7 +384,8 @@ static void test_append_errors(void **state) {
     assert_int_equal(ob_store_drain(f->st), 0);
 }
 
-static void test_roll_and_reopen(void **state) {
+static void test_roll_and_reopen(void **state)
+{
     struct fx *f = *state;
     open_log(f, 4096, OB_FSYNC_ALWAYS);
     struct acks a = {0};
@@ -381,7 +412,8 @@ static void test_roll_and_reopen(void **state) {
     expect_range(f->log, 1, 400, NULL);
 }
 
-static void test_many_records_one_batch(void **state) {
+static void test_many_records_one_batch(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_ALWAYS);
     struct acks a = {0};
@@ -392,7 +424,8 @@ static void test_many_records_one_batch(void **state) {
     expect_range(f->log, 1, 5000, NULL);
 }
 
-static void test_short_writes(void **state) {
+static void test_short_writes(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -410,7 +443,8 @@ static void test_short_writes(void **state) {
 /* ---- recovery ----------------------------------------------------------------------- */
 
 /* Writes 1..n, closes, and returns the file bytes and where record n starts. */
-static uint8_t *write_and_capture(struct fx *f, uint64_t n, size_t *len, size_t *last_off) {
+static uint8_t *write_and_capture(struct fx *f, uint64_t n, size_t *len, size_t *last_off)
+{
     open_log(f, 0, OB_FSYNC_ALWAYS);
     append_range(f, 1, n, NULL);
     assert_int_equal(ob_store_drain(f->st), 0);
@@ -423,7 +457,8 @@ static uint8_t *write_and_capture(struct fx *f, uint64_t n, size_t *len, size_t 
     return p;
 }
 
-static void test_torn_tail_every_offset(void **state) {
+static void test_torn_tail_every_offset(void **state)
+{
     struct fx *f = *state;
     size_t len, last_off;
     uint8_t *img = write_and_capture(f, 6, &len, &last_off);
@@ -448,7 +483,8 @@ static void test_torn_tail_every_offset(void **state) {
     free(img);
 }
 
-static void test_garbage_after_tail(void **state) {
+static void test_garbage_after_tail(void **state)
+{
     struct fx *f = *state;
     size_t len, last_off;
     uint8_t *img = write_and_capture(f, 20, &len, &last_off);
@@ -480,7 +516,8 @@ static void test_garbage_after_tail(void **state) {
 
 /* A stale but valid record after the tail (left by a failed write whose truncate also
  * failed) must not come back: it repeats an earlier seq. */
-static void test_stale_record_after_tail(void **state) {
+static void test_stale_record_after_tail(void **state)
+{
     struct fx *f = *state;
     size_t len, last_off;
     uint8_t *img = write_and_capture(f, 10, &len, &last_off);
@@ -497,7 +534,8 @@ static void test_stale_record_after_tail(void **state) {
     free(img);
 }
 
-static void test_flipped_bit_in_last_record(void **state) {
+static void test_flipped_bit_in_last_record(void **state)
+{
     struct fx *f = *state;
     size_t len, last_off;
     uint8_t *img = write_and_capture(f, 9, &len, &last_off);
@@ -520,12 +558,14 @@ static void test_flipped_bit_in_last_record(void **state) {
 static bool not_in_seg2(uint64_t q);
 static uint64_t g_cut_from, g_cut_to;
 
-static bool not_in_seg2(uint64_t q) {
+static bool not_in_seg2(uint64_t q)
+{
     return q < g_cut_from || q > g_cut_to;
 }
 
 /* Corruption inside a sealed segment cuts that segment there; later ones survive. */
-static void test_corrupt_sealed_segment(void **state) {
+static void test_corrupt_sealed_segment(void **state)
+{
     struct fx *f = *state;
     open_log(f, 2048, OB_FSYNC_ALWAYS);
     append_range(f, 1, 100, NULL);
@@ -559,7 +599,8 @@ static void test_corrupt_sealed_segment(void **state) {
     assert_int_equal(ob_store_drain(f->st), 0);
 }
 
-static void test_leftover_tmp_removed(void **state) {
+static void test_leftover_tmp_removed(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_ALWAYS);
     append_range(f, 1, 3, NULL);
@@ -583,14 +624,16 @@ struct child_ctx {
     uint64_t next;
 };
 
-static void child_ack(void *arg, int status) {
+static void child_ack(void *arg, int status)
+{
     struct child_ctx *c = arg;
     if (status) _exit(3);
     uint64_t seq = c->next++; /* callbacks of one log run in append order */
     if (write(c->wfd, &seq, sizeof seq) != (ssize_t)sizeof seq) _exit(4);
 }
 
-static void child_writer(const char *dir, int wfd) {
+static void child_writer(const char *dir, int wfd)
+{
     uv_loop_t loop;
     struct ob_store *st;
     struct ob_log *log;
@@ -610,7 +653,8 @@ static void child_writer(const char *dir, int wfd) {
     }
 }
 
-static void test_kill9_keeps_acked(void **state) {
+static void test_kill9_keeps_acked(void **state)
+{
     struct fx *f = *state;
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -645,11 +689,13 @@ static void test_kill9_keeps_acked(void **state) {
 
 /* ---- fault injection ---------------------------------------------------------------- */
 
-static bool skip_11_15(uint64_t q) {
+static bool skip_11_15(uint64_t q)
+{
     return q < 11 || q > 15;
 }
 
-static void check_enospc(struct fx *f, bool partial) {
+static void check_enospc(struct fx *f, bool partial)
+{
     reset_faults();
     ob_store_set_io(f->st, &test_io);
     open_log(f, 0, OB_FSYNC_ALWAYS);
@@ -677,15 +723,18 @@ static void check_enospc(struct fx *f, bool partial) {
     expect_range(f->log, 1, 20, skip_11_15);
 }
 
-static void test_enospc(void **state) {
+static void test_enospc(void **state)
+{
     check_enospc(*state, false);
 }
 
-static void test_enospc_after_partial_write(void **state) {
+static void test_enospc_after_partial_write(void **state)
+{
     check_enospc(*state, true);
 }
 
-static void test_edquot_and_eio_on_write(void **state) {
+static void test_edquot_and_eio_on_write(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -705,11 +754,13 @@ static void test_edquot_and_eio_on_write(void **state) {
     assert_true(ob_log_first_seq(f->log) == 3);
 }
 
-static bool skip_21_30(uint64_t q) {
+static bool skip_21_30(uint64_t q)
+{
     return q < 21 || q > 30;
 }
 
-static void test_fdatasync_eio(void **state) {
+static void test_fdatasync_eio(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -739,7 +790,8 @@ static void test_fdatasync_eio(void **state) {
 
 /* ---- group commit and fsync policies ------------------------------------------------ */
 
-static void test_group_commit(void **state) {
+static void test_group_commit(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -754,7 +806,8 @@ static void test_group_commit(void **state) {
     assert_true(syncs < 50);
 }
 
-static void test_fsync_never(void **state) {
+static void test_fsync_never(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -768,12 +821,14 @@ static void test_fsync_never(void **state) {
     assert_int_equal(g_syncs, 0);
 }
 
-static void sleep_ms(int ms) {
+static void sleep_ms(int ms)
+{
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static void test_fsync_interval(void **state) {
+static void test_fsync_interval(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -797,7 +852,8 @@ static void test_fsync_interval(void **state) {
     expect_range(f->log, 1, 200, NULL);
 }
 
-static void test_set_options(void **state) {
+static void test_set_options(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -813,7 +869,8 @@ static void test_set_options(void **state) {
     assert_true(ob_log_segments(f->log) > 2);
 }
 
-static void test_interval_sync_on_close(void **state) {
+static void test_interval_sync_on_close(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -840,7 +897,8 @@ struct order_arg {
     uint64_t tag;
 };
 
-static void on_order(void *arg, int status) {
+static void on_order(void *arg, int status)
+{
     struct order_arg *a = arg;
     assert_int_equal(status, 0);
     a->o->seen[a->o->n++] = a->tag;
@@ -848,7 +906,8 @@ static void on_order(void *arg, int status) {
 
 /* Two logs in one store: one group commit syncs each file once per round, and each
  * log's callbacks run in its append order. */
-static void test_two_logs(void **state) {
+static void test_two_logs(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -887,7 +946,8 @@ static void test_two_logs(void **state) {
 
 /* ---- time lookups ------------------------------------------------------------------- */
 
-static void test_seq_for_time(void **state) {
+static void test_seq_for_time(void **state)
+{
     struct fx *f = *state;
     open_log(f, 4096, OB_FSYNC_NEVER);
     append_range(f, 1, 1000, NULL); /* ts = seq * 1000 */
@@ -908,7 +968,8 @@ static void test_seq_for_time(void **state) {
     assert_true(seq == 501);
 }
 
-static void test_seq_for_time_unordered(void **state) {
+static void test_seq_for_time_unordered(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_NEVER);
     /* Clock steps back: ts 100, 200, ..., then 50; the first record at or after 150
@@ -930,11 +991,13 @@ static void test_seq_for_time_unordered(void **state) {
 
 static bool from_drop(uint64_t q);
 static uint64_t g_first_kept;
-static bool from_drop(uint64_t q) {
+static bool from_drop(uint64_t q)
+{
     return q >= g_first_kept;
 }
 
-static void test_drop_before(void **state) {
+static void test_drop_before(void **state)
+{
     struct fx *f = *state;
     open_log(f, 4096, OB_FSYNC_ALWAYS);
     append_range(f, 1, 500, NULL);
@@ -962,7 +1025,8 @@ static void test_drop_before(void **state) {
 
 /* The consumer-snapshot pattern: roll, append a snapshot, drop what it replaces. When
  * the snapshot fails, the old segments must stay on disk. */
-static void test_drop_after_failed_write(void **state) {
+static void test_drop_after_failed_write(void **state)
+{
     struct fx *f = *state;
     reset_faults();
     ob_store_set_io(f->st, &test_io);
@@ -997,26 +1061,30 @@ struct done {
     int calls, status;
 };
 
-static void on_compact(void *arg, int status) {
+static void on_compact(void *arg, int status)
+{
     struct done *d = arg;
     d->calls++;
     d->status = status;
 }
 
-static void wait_done(struct fx *f, struct done *d) {
+static void wait_done(struct fx *f, struct done *d)
+{
     for (int i = 0; i < 10000 && d->calls == 0; i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(d->calls, 1);
 }
 
 static uint64_t g_last_sealed;
-static bool compact_keep(uint64_t q) {
+static bool compact_keep(uint64_t q)
+{
     if (q > g_last_sealed) return true; /* the last segment is not compacted */
     if (q >= 100 && q <= 180) return false;
     return q % 3 != 0;
 }
 
-static void test_compaction(void **state) {
+static void test_compaction(void **state)
+{
     struct fx *f = *state;
     open_log(f, 4096, OB_FSYNC_ALWAYS);
     append_range(f, 1, 600, NULL);
@@ -1054,7 +1122,8 @@ static void test_compaction(void **state) {
     expect_range(f->log, 1, 630, compact_keep);
 }
 
-static void test_compaction_nothing_to_do(void **state) {
+static void test_compaction_nothing_to_do(void **state)
+{
     struct fx *f = *state;
     open_log(f, 4096, OB_FSYNC_ALWAYS);
     append_range(f, 1, 100, NULL);
@@ -1069,7 +1138,8 @@ static void test_compaction_nothing_to_do(void **state) {
     expect_range(f->log, 1, 100, NULL);
 }
 
-static void test_compaction_write_failure(void **state) {
+static void test_compaction_write_failure(void **state)
+{
     struct fx *f = *state;
     open_log(f, 2048, OB_FSYNC_ALWAYS);
     append_range(f, 1, 100, NULL);
@@ -1096,7 +1166,8 @@ static void test_compaction_write_failure(void **state) {
     ob_store_drain(f->st);
 }
 
-static void test_compaction_closed_early(void **state) {
+static void test_compaction_closed_early(void **state)
+{
     struct fx *f = *state;
     open_log(f, 2048, OB_FSYNC_NEVER);
     append_range(f, 1, 200, NULL);
@@ -1112,7 +1183,8 @@ static void test_compaction_closed_early(void **state) {
     assert_int_equal(d.status, OB_ECLOSED);
 }
 
-static size_t open_fds(void) {
+static size_t open_fds(void)
+{
     return count_files("/proc/self/fd", "") - 2; /* less "." and ".." */
 }
 
@@ -1124,7 +1196,8 @@ struct nested {
 
 /* Reads a far-away record from inside a scan: that opens other segments, which must
  * not close the one the scan is reading. */
-static int scan_and_read(void *arg, const struct ob_record *r) {
+static int scan_and_read(void *arg, const struct ob_record *r)
+{
     struct nested *ns = arg;
     check_record(r);
     assert_true(r->seq == ns->last + 1);
@@ -1137,7 +1210,8 @@ static int scan_and_read(void *arg, const struct ob_record *r) {
     return 0;
 }
 
-static void test_fd_limit(void **state) {
+static void test_fd_limit(void **state)
+{
     struct fx *f = *state;
     ob_store_set_fd_limit(f->st, 3);
     size_t base = open_fds();
@@ -1177,7 +1251,8 @@ static void test_fd_limit(void **state) {
 
 /* ---- closing ------------------------------------------------------------------------ */
 
-static void test_close_runs_pending_callbacks(void **state) {
+static void test_close_runs_pending_callbacks(void **state)
+{
     struct fx *f = *state;
     open_log(f, 1024, OB_FSYNC_ALWAYS);
     struct acks a = {0};
@@ -1195,7 +1270,8 @@ struct closer {
     int calls;
 };
 
-static void close_in_cb(void *arg, int status) {
+static void close_in_cb(void *arg, int status)
+{
     struct closer *c = arg;
     assert_int_equal(status, 0);
     if (c->calls++ == 0) {
@@ -1204,7 +1280,8 @@ static void close_in_cb(void *arg, int status) {
     }
 }
 
-static void test_close_inside_callback(void **state) {
+static void test_close_inside_callback(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_ALWAYS);
     struct closer c = {&f->log, 0};
@@ -1221,7 +1298,8 @@ static void test_close_inside_callback(void **state) {
     expect_range(f->log, 1, 50, NULL);
 }
 
-static void test_loop_delivers_callbacks(void **state) {
+static void test_loop_delivers_callbacks(void **state)
+{
     struct fx *f = *state;
     open_log(f, 0, OB_FSYNC_ALWAYS);
     struct acks a = {0};
@@ -1232,7 +1310,8 @@ static void test_loop_delivers_callbacks(void **state) {
     assert_int_equal(ob_store_pending(f->st), 0);
 }
 
-static void test_destroy(void **state) {
+static void test_destroy(void **state)
+{
     struct fx *f = *state;
     open_log(f, 1024, OB_FSYNC_ALWAYS);
     append_range(f, 1, 100, NULL);
@@ -1243,7 +1322,8 @@ static void test_destroy(void **state) {
     assert_int_equal(errno, ENOENT);
 }
 
-int main(void) {
+int main(void)
+{
     ob_log_set_level(OB_LOG_ERROR);
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {

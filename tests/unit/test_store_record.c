@@ -15,20 +15,23 @@
 #include <string.h>
 
 static void encode_one(struct ob_buf *b, uint8_t type, uint64_t seq, int64_t ts, const void *body,
-                       size_t n) {
+                       size_t n)
+{
     struct ob_record r = {type, seq, ts, ob_slice_make(body, n)};
     ob_record_encode(b, &r);
 }
 
 /* Recomputes the CRC after a deliberate header edit, so a check other than the CRC is
  * what must catch it. */
-static void reseal(uint8_t *p, size_t total) {
+static void reseal(uint8_t *p, size_t total)
+{
     uint32_t crc = ob_crc32c(0, p + 12, total - 12);
     for (int i = 0; i < 4; i++)
         p[8 + i] = (uint8_t)(crc >> (8 * i));
 }
 
-static void test_layout(void **state) {
+static void test_layout(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 0x0102030405060708u, -5, "hello", 5);
@@ -46,7 +49,8 @@ static void test_layout(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_round_trip(void **state) {
+static void test_round_trip(void **state)
+{
     (void)state;
     static const size_t sizes[] = {0, 1, 31, 32, 33, 100, 4096, 70000};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
@@ -71,7 +75,8 @@ static void test_round_trip(void **state) {
     }
 }
 
-static void test_stream_of_records(void **state) {
+static void test_stream_of_records(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     for (uint64_t s = 1; s <= 50; s++) {
@@ -93,7 +98,8 @@ static void test_stream_of_records(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_every_prefix_is_eagain(void **state) {
+static void test_every_prefix_is_eagain(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_CONSUMER, 77, 88, "some body bytes here", 20);
@@ -110,7 +116,8 @@ static void test_every_prefix_is_eagain(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_bad_magic(void **state) {
+static void test_bad_magic(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 1, 1, "x", 1);
@@ -128,7 +135,8 @@ static void test_bad_magic(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_length_over_max(void **state) {
+static void test_length_over_max(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 1, 1, "abc", 3);
@@ -142,7 +150,8 @@ static void test_length_over_max(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_zero_type(void **state) {
+static void test_zero_type(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 1, 1, "abc", 3);
@@ -155,7 +164,8 @@ static void test_zero_type(void **state) {
     ob_buf_release(&b);
 }
 
-static void test_crc_mismatch(void **state) {
+static void test_crc_mismatch(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 9, 9, "payload", 7);
@@ -174,7 +184,8 @@ static void test_crc_mismatch(void **state) {
 
 /* Found by fuzz_record: flags and reserved are CRC-covered but not interpreted, so a
  * record carrying them (a later version's) still decodes, with the same fields. */
-static void test_reserved_bytes_ignored(void **state) {
+static void test_reserved_bytes_ignored(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_MSG, 42, 43, "abc", 3);
@@ -192,7 +203,8 @@ static void test_reserved_bytes_ignored(void **state) {
 
 /* Any single flipped bit is caught: as corruption, or — a length made larger but still
  * legal — as an incomplete record (recovery then cuts it as a torn tail). */
-static void test_every_bit_flip(void **state) {
+static void test_every_bit_flip(void **state)
+{
     (void)state;
     struct ob_buf b = OB_BUF_INIT;
     encode_one(&b, OB_REC_META, 123456, 654321, "0123456789abcdef", 16);
@@ -211,7 +223,8 @@ static void test_every_bit_flip(void **state) {
     ob_buf_release(&b);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_round_trip),

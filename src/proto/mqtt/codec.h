@@ -177,7 +177,8 @@ struct ob_mqtt_props {
     size_t nuser;
 };
 
-static inline bool ob_mqtt_props_has(const struct ob_mqtt_props *p, enum ob_mqtt_prop_id id) {
+static inline bool ob_mqtt_props_has(const struct ob_mqtt_props *p, enum ob_mqtt_prop_id id)
+{
     return (p->present >> id) & 1u;
 }
 

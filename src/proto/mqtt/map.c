@@ -14,17 +14,20 @@ static const char hex[] = "0123456789ABCDEF";
 
 /* Bytes a token cannot carry literally (besides '.', which gets the shorter "//"). NUL
  * is not among them: MQTT forbids it, so "/00" is no escape. */
-static bool needs_hex(uint8_t b) {
+static bool needs_hex(uint8_t b)
+{
     return (b >= 0x01 && b <= 0x20) || b == 0x7F || b == '*' || b == '>';
 }
 
-static int hex_value(uint8_t c) {
+static int hex_value(uint8_t c)
+{
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
-static void put_level(struct ob_buf *out, struct ob_slice l) {
+static void put_level(struct ob_buf *out, struct ob_slice l)
+{
     if (l.n == 0) {
         ob_buf_putc(out, '/');
         return;
@@ -42,12 +45,14 @@ static void put_level(struct ob_buf *out, struct ob_slice l) {
     }
 }
 
-static bool is_one(struct ob_slice s, char c) {
+static bool is_one(struct ob_slice s, char c)
+{
     return s.n == 1 && s.p[0] == (uint8_t)c;
 }
 
 /* The next sep-separated part of s from *pos; *last is set on the final one. */
-static struct ob_slice next_part(struct ob_slice s, size_t *pos, uint8_t sep, bool *last) {
+static struct ob_slice next_part(struct ob_slice s, size_t *pos, uint8_t sep, bool *last)
+{
     const uint8_t *start = s.p + *pos;
     size_t left = s.n - *pos;
     const uint8_t *hit = left ? memchr(start, sep, left) : NULL;
@@ -57,7 +62,8 @@ static struct ob_slice next_part(struct ob_slice s, size_t *pos, uint8_t sep, bo
     return ob_slice_make(start, len);
 }
 
-static int to_subject(struct ob_slice t, bool filter, struct ob_buf *out) {
+static int to_subject(struct ob_slice t, bool filter, struct ob_buf *out)
+{
     if (!(filter ? ob_mqtt_filter_valid(t) : ob_mqtt_topic_valid(t))) return OB_EBADSUBJECT;
     size_t pos = 0;
     bool last = false;
@@ -74,16 +80,19 @@ static int to_subject(struct ob_slice t, bool filter, struct ob_buf *out) {
     return filter && t.n >= 2 && t.p[t.n - 2] == '/' && t.p[t.n - 1] == '#';
 }
 
-int ob_mqtt_topic_to_subject(struct ob_slice topic, struct ob_buf *out) {
+int ob_mqtt_topic_to_subject(struct ob_slice topic, struct ob_buf *out)
+{
     return to_subject(topic, false, out);
 }
 
-int ob_mqtt_filter_to_subject(struct ob_slice filter, struct ob_buf *out) {
+int ob_mqtt_filter_to_subject(struct ob_slice filter, struct ob_buf *out)
+{
     return to_subject(filter, true, out);
 }
 
 /* Length of the escape at t[i] and its byte, or 0 when this '/' starts none. */
-static size_t escape_at(struct ob_slice t, size_t i, uint8_t *b) {
+static size_t escape_at(struct ob_slice t, size_t i, uint8_t *b)
+{
     if (i + 1 < t.n && t.p[i + 1] == '/') {
         *b = '.';
         return 2;
@@ -95,7 +104,8 @@ static size_t escape_at(struct ob_slice t, size_t i, uint8_t *b) {
     return 3;
 }
 
-static void put_token(struct ob_buf *out, struct ob_slice t) {
+static void put_token(struct ob_buf *out, struct ob_slice t)
+{
     if (is_one(t, '/')) return; /* an empty level */
     for (size_t i = 0; i < t.n;) {
         uint8_t b = t.p[i];
@@ -105,7 +115,8 @@ static void put_token(struct ob_buf *out, struct ob_slice t) {
     }
 }
 
-static int from_subject(struct ob_slice s, bool filter, struct ob_buf *out) {
+static int from_subject(struct ob_slice s, bool filter, struct ob_buf *out)
+{
     size_t start = out->len, pos = 0;
     bool last = s.n == 0, bad = s.n == 0;
     for (bool first = true; !last; first = false) {
@@ -130,10 +141,12 @@ static int from_subject(struct ob_slice s, bool filter, struct ob_buf *out) {
     return 0;
 }
 
-int ob_mqtt_subject_to_topic(struct ob_slice subject, struct ob_buf *out) {
+int ob_mqtt_subject_to_topic(struct ob_slice subject, struct ob_buf *out)
+{
     return from_subject(subject, false, out);
 }
 
-int ob_mqtt_subject_to_filter(struct ob_slice subject, struct ob_buf *out) {
+int ob_mqtt_subject_to_filter(struct ob_slice subject, struct ob_buf *out)
+{
     return from_subject(subject, true, out);
 }

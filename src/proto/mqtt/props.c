@@ -68,13 +68,15 @@ static const struct pdef defs[] = {
 #define ARRAY_BITS                                                                                 \
     ((UINT64_C(1) << OB_MQTT_PROP_SUBSCRIPTION_ID) | (UINT64_C(1) << OB_MQTT_PROP_USER))
 
-static const struct pdef *lookup(uint32_t id, unsigned where) {
+static const struct pdef *lookup(uint32_t id, unsigned where)
+{
     if (id >= NDEFS || defs[id].type == P_NONE) return NULL;
     if (!(defs[id].where & (1u << where))) return NULL;
     return &defs[id];
 }
 
-static uint32_t scalar_get(const struct ob_mqtt_props *p, const struct pdef *d) {
+static uint32_t scalar_get(const struct ob_mqtt_props *p, const struct pdef *d)
+{
     const char *f = (const char *)p + d->off;
     switch (d->type) {
     case P_BYTE:
@@ -88,7 +90,8 @@ static uint32_t scalar_get(const struct ob_mqtt_props *p, const struct pdef *d) 
     }
 }
 
-static void scalar_set(struct ob_mqtt_props *p, const struct pdef *d, uint32_t v) {
+static void scalar_set(struct ob_mqtt_props *p, const struct pdef *d, uint32_t v)
+{
     char *f = (char *)p + d->off;
     switch (d->type) {
     case P_BYTE:
@@ -105,16 +108,19 @@ static void scalar_set(struct ob_mqtt_props *p, const struct pdef *d, uint32_t v
     }
 }
 
-static struct ob_slice *slice_at(struct ob_mqtt_props *p, const struct pdef *d) {
+static struct ob_slice *slice_at(struct ob_mqtt_props *p, const struct pdef *d)
+{
     return (struct ob_slice *)(void *)((char *)p + d->off);
 }
 
-static const struct ob_slice *cslice_at(const struct ob_mqtt_props *p, const struct pdef *d) {
+static const struct ob_slice *cslice_at(const struct ob_mqtt_props *p, const struct pdef *d)
+{
     return (const struct ob_slice *)(const void *)((const char *)p + d->off);
 }
 
 /* The reason code a broken value rule earns, or 0 when the value is fine. */
-static uint8_t rule_violation(const struct pdef *d, uint32_t v, struct ob_slice s) {
+static uint8_t rule_violation(const struct pdef *d, uint32_t v, struct ob_slice s)
+{
     switch (d->rule) {
     case R_BOOL:
         return v > 1 ? OB_MQTT_RC_PROTOCOL_ERROR : 0;
@@ -130,7 +136,8 @@ static uint8_t rule_violation(const struct pdef *d, uint32_t v, struct ob_slice 
 }
 
 /* Reads one value of a non-repeatable property into out. */
-static int read_single(struct ob_mqtt_rd *r, const struct pdef *d, struct ob_mqtt_props *out) {
+static int read_single(struct ob_mqtt_rd *r, const struct pdef *d, struct ob_mqtt_props *out)
+{
     uint8_t b;
     uint16_t h;
     uint32_t v = 0;
@@ -165,7 +172,8 @@ static int read_single(struct ob_mqtt_rd *r, const struct pdef *d, struct ob_mqt
     return 0;
 }
 
-static int read_user(struct ob_mqtt_rd *r, struct ob_mqtt_scratch *s, size_t *n) {
+static int read_user(struct ob_mqtt_rd *r, struct ob_mqtt_scratch *s, size_t *n)
+{
     struct ob_header h;
     int rc = ob_mqtt_rd_str(r, &h.name);
     if (!rc) rc = ob_mqtt_rd_str(r, &h.value);
@@ -176,7 +184,8 @@ static int read_user(struct ob_mqtt_rd *r, struct ob_mqtt_scratch *s, size_t *n)
 }
 
 static int read_sub_id(struct ob_mqtt_rd *r, const struct pdef *d, struct ob_mqtt_scratch *s,
-                       size_t *n) {
+                       size_t *n)
+{
     uint32_t v;
     int rc = ob_mqtt_rd_vbi(r, &v);
     if (rc) return rc;
@@ -189,13 +198,15 @@ static int read_sub_id(struct ob_mqtt_rd *r, const struct pdef *d, struct ob_mqt
 
 /* Only user properties repeat freely; a PUBLISH may carry one subscription identifier per
  * matching subscription (3.3.2.3.8); anything else twice is a Protocol Error. */
-static bool may_repeat(uint32_t id, unsigned where) {
+static bool may_repeat(uint32_t id, unsigned where)
+{
     return id == OB_MQTT_PROP_USER ||
            (id == OB_MQTT_PROP_SUBSCRIPTION_ID && where == OB_MQTT_PUBLISH);
 }
 
 static int read_one(struct ob_mqtt_rd *r, unsigned where, struct ob_mqtt_props *out,
-                    struct ob_mqtt_scratch *s) {
+                    struct ob_mqtt_scratch *s)
+{
     uint32_t id;
     int rc = ob_mqtt_rd_vbi(r, &id);
     if (rc) return rc;
@@ -210,7 +221,8 @@ static int read_one(struct ob_mqtt_rd *r, unsigned where, struct ob_mqtt_props *
 }
 
 int ob_mqtt_props_decode(struct ob_mqtt_rd *r, unsigned where, struct ob_mqtt_props *out,
-                         struct ob_mqtt_scratch *scratch) {
+                         struct ob_mqtt_scratch *scratch)
+{
     memset(out, 0, sizeof *out);
     uint32_t len;
     int rc = ob_mqtt_rd_vbi(r, &len);
@@ -229,13 +241,15 @@ int ob_mqtt_props_decode(struct ob_mqtt_rd *r, unsigned where, struct ob_mqtt_pr
     return 0;
 }
 
-void ob_mqtt_scratch_release(struct ob_mqtt_scratch *s) {
+void ob_mqtt_scratch_release(struct ob_mqtt_scratch *s)
+{
     free(s->user);
     free(s->ids);
     memset(s, 0, sizeof *s);
 }
 
-static int check_arrays(const struct ob_mqtt_props *p, unsigned where) {
+static int check_arrays(const struct ob_mqtt_props *p, unsigned where)
+{
     if (p->nuser && !lookup(OB_MQTT_PROP_USER, where)) return OB_EINVAL;
     if (!p->nsub_ids) return 0;
     const struct pdef *d = lookup(OB_MQTT_PROP_SUBSCRIPTION_ID, where);
@@ -245,7 +259,8 @@ static int check_arrays(const struct ob_mqtt_props *p, unsigned where) {
     return 0;
 }
 
-int ob_mqtt_props_check(const struct ob_mqtt_props *p, unsigned where) {
+int ob_mqtt_props_check(const struct ob_mqtt_props *p, unsigned where)
+{
     uint64_t singles = p->present & ~ARRAY_BITS;
     for (uint32_t id = 0; id < 64; id++) {
         if (!((singles >> id) & 1u)) continue;
@@ -261,7 +276,8 @@ int ob_mqtt_props_check(const struct ob_mqtt_props *p, unsigned where) {
     return check_arrays(p, where);
 }
 
-static void write_one(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p, uint32_t id) {
+static void write_one(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p, uint32_t id)
+{
     const struct pdef *d = &defs[id];
     if (d->type == P_PAIR) {
         for (size_t i = 0; i < p->nuser; i++) {
@@ -296,12 +312,14 @@ static void write_one(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p, uint3
     }
 }
 
-static void write_block(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p) {
+static void write_block(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p)
+{
     for (uint32_t id = 1; id < NDEFS; id++)
         if (defs[id].type != P_NONE) write_one(w, p, id);
 }
 
-void ob_mqtt_props_write(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p) {
+void ob_mqtt_props_write(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p)
+{
     struct ob_mqtt_wr count = {NULL, 0, 0};
     write_block(&count, p);
     if (count.err) w->err = count.err;
@@ -309,11 +327,13 @@ void ob_mqtt_props_write(struct ob_mqtt_wr *w, const struct ob_mqtt_props *p) {
     write_block(w, p);
 }
 
-bool ob_mqtt_props_empty(const struct ob_mqtt_props *p) {
+bool ob_mqtt_props_empty(const struct ob_mqtt_props *p)
+{
     return !(p->present & ~ARRAY_BITS) && !p->nuser && !p->nsub_ids;
 }
 
-static bool users_equal(const struct ob_mqtt_props *a, const struct ob_mqtt_props *b) {
+static bool users_equal(const struct ob_mqtt_props *a, const struct ob_mqtt_props *b)
+{
     if (a->nuser != b->nuser) return false;
     for (size_t i = 0; i < a->nuser; i++)
         if (!ob_slice_eq(a->user[i].name, b->user[i].name) ||
@@ -322,7 +342,8 @@ static bool users_equal(const struct ob_mqtt_props *a, const struct ob_mqtt_prop
     return true;
 }
 
-bool ob_mqtt_props_equal(const struct ob_mqtt_props *a, const struct ob_mqtt_props *b) {
+bool ob_mqtt_props_equal(const struct ob_mqtt_props *a, const struct ob_mqtt_props *b)
+{
     uint64_t singles = a->present & ~ARRAY_BITS;
     if (singles != (b->present & ~ARRAY_BITS)) return false;
     for (uint32_t id = 1; id < NDEFS; id++) {

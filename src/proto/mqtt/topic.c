@@ -15,7 +15,8 @@ struct lead {
     uint32_t min;
 };
 
-static struct lead utf8_lead(uint8_t c) {
+static struct lead utf8_lead(uint8_t c)
+{
     struct lead l = {0, 0, 0};
     if ((c & 0xE0) == 0xC0)
         l = (struct lead){2, c & 0x1Fu, 0x80};
@@ -26,7 +27,8 @@ static struct lead utf8_lead(uint8_t c) {
     return l;
 }
 
-bool ob_mqtt_utf8_valid(struct ob_slice s) {
+bool ob_mqtt_utf8_valid(struct ob_slice s)
+{
     size_t i = 0;
     while (i < s.n) {
         uint8_t c = s.p[i];
@@ -49,7 +51,8 @@ bool ob_mqtt_utf8_valid(struct ob_slice s) {
     return true;
 }
 
-bool ob_mqtt_topic_valid(struct ob_slice topic) {
+bool ob_mqtt_topic_valid(struct ob_slice topic)
+{
     if (topic.n == 0 || topic.n > 65535) return false;
     if (memchr(topic.p, '+', topic.n) || memchr(topic.p, '#', topic.n)) return false;
     return ob_mqtt_utf8_valid(topic);
@@ -62,7 +65,8 @@ struct levels {
     bool done;
 };
 
-static bool next_level(struct levels *it, struct ob_slice *out) {
+static bool next_level(struct levels *it, struct ob_slice *out)
+{
     if (it->done) return false;
     const uint8_t *start = it->s.p + it->pos;
     size_t left = it->s.n - it->pos;
@@ -76,11 +80,13 @@ static bool next_level(struct levels *it, struct ob_slice *out) {
     return true;
 }
 
-static bool level_is(struct ob_slice l, char c) {
+static bool level_is(struct ob_slice l, char c)
+{
     return l.n == 1 && l.p[0] == (uint8_t)c;
 }
 
-bool ob_mqtt_filter_valid(struct ob_slice filter) {
+bool ob_mqtt_filter_valid(struct ob_slice filter)
+{
     if (filter.n == 0 || filter.n > 65535 || !ob_mqtt_utf8_valid(filter)) return false;
     struct levels it = {filter, 0, false};
     struct ob_slice l;
@@ -92,7 +98,8 @@ bool ob_mqtt_filter_valid(struct ob_slice filter) {
     return true;
 }
 
-bool ob_mqtt_filter_matches(struct ob_slice filter, struct ob_slice topic) {
+bool ob_mqtt_filter_matches(struct ob_slice filter, struct ob_slice topic)
+{
     /* 4.7.2: wildcards at the first level do not reach into "$" topics ($SYS...). */
     if (topic.n && topic.p[0] == '$' && filter.n && (filter.p[0] == '+' || filter.p[0] == '#'))
         return false;
@@ -106,7 +113,8 @@ bool ob_mqtt_filter_matches(struct ob_slice filter, struct ob_slice topic) {
     return t.done;
 }
 
-int ob_mqtt_shared_split(struct ob_slice filter, struct ob_slice *group, struct ob_slice *inner) {
+int ob_mqtt_shared_split(struct ob_slice filter, struct ob_slice *group, struct ob_slice *inner)
+{
     static const char prefix[] = "$share/";
     const size_t plen = sizeof prefix - 1;
     if (filter.n < plen || memcmp(filter.p, prefix, plen) != 0) return 0;
