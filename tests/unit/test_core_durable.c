@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "core/core.h"
+#include "test_tmpdir.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,30 +22,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static char g_dir[640];
-
 static int make_dir(void **state)
 {
     (void)state;
-    const char *base = getenv("OB_TEST_TMP");
-    char tmpl[600];
-    if (base) {
-        char cmd[800];
-        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", base);
-        if (system(cmd) != 0) return -1;
-    }
-    snprintf(tmpl, sizeof tmpl, "%s/durable-XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(tmpl)) return -1;
-    snprintf(g_dir, sizeof g_dir, "%s", tmpl);
-    return 0;
+    return ob_test_mkdtemp("durable");
 }
 
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ob_test_rmtemp();
 }
 
 static struct ob_bus *open_bus(void)
