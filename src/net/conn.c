@@ -127,6 +127,51 @@ static void flush(struct ob_conn *c)
     if (rc) ob_conn__written(c, rc);
 }
 
+static void dirty_unlink(struct ob_conn *c)
+{
+    if (!c->dirty) return;
+    if (c->dprev) c->dprev->dnext = c->dnext;
+    else c->net->dirty = c->dnext;
+    if (c->dnext) c->dnext->dprev = c->dprev;
+    c->dprev = c->dnext = NULL;
+    c->dirty = false;
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+    struct ob_net *net = h->data;
+    while (net->dirty) {
+        struct ob_conn *c = net->dirty;
+        dirty_unlink(c);
+        flush(c);
+    }
+    uv_prepare_stop(h);
+    net->flusher_on = false;
+}
+
+/* Queues c for the flush before the loop next polls (see net_int.h). */
+static void mark_dirty(struct ob_conn *c)
+{
+    struct ob_net *net = c->net;
+    if (!c->dirty) {
+        c->dirty = true;
+        c->dprev = NULL;
+        c->dnext = net->dirty;
+        if (net->dirty) net->dirty->dprev = c;
+        net->dirty = c;
+    }
+    if (!net->flusher) {
+        net->flusher = ob_xmalloc(sizeof *net->flusher);
+        uv_prepare_init(net->loop, net->flusher);
+        net->flusher->data = net;
+        uv_unref((uv_handle_t *)net->flusher);
+    }
+    if (!net->flusher_on) {
+        uv_prepare_start(net->flusher, on_flush);
+        net->flusher_on = true;
+    }
+}
+
 static void drained(struct ob_conn *c)
 {
     if (c->congested && c->queued <= c->net->limits.write_buffer / 2) {
@@ -187,7 +232,7 @@ int ob_conn_write(struct ob_conn *c, const struct ob_slice *iov, size_t n, ob_re
         c->congested = true;
         update_reading(c);
     }
-    flush(c);
+    mark_dirty(c);
     return 0;
 }
 
@@ -226,6 +271,7 @@ static void teardown(struct ob_conn *c)
     if (c->dead) return;
     c->dead = true;
     c->reading = false;
+    dirty_unlink(c);
     if (c->linked) net_conn_unlink(c->net, c);
     if (c->accepted) {
         OB_DEBUG("net", "connection closed", "listener=%s conn=%llu peer=%s status=\"%s\"",

@@ -257,9 +257,15 @@ void ob_net_shutdown(struct ob_net *net, uint32_t linger_ms, void (*done)(void *
     net_check_done(net);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 void ob_net_free(struct ob_net *net)
 {
     if (!net) return;
+    if (net->flusher) uv_close((uv_handle_t *)net->flusher, free_handle);
     for (size_t b = 0; b < 256; b++)
         while (net->ips[b]) {
             struct ipcount *e = net->ips[b];

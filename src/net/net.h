@@ -9,8 +9,9 @@
  *
  * Output is queued without copying: ob_conn_write takes byte ranges plus a release
  * callback that runs once the kernel has the bytes (or the connection died), so a
- * message shared by a thousand subscribers is referenced, never copied. Writes are
- * batched into one writev per loop turn when the socket is busy.
+ * message shared by a thousand subscribers is referenced, never copied. Output queued
+ * during a loop turn is written once, just before the loop polls again (one writev per
+ * connection per turn, however many messages it got).
  *
  * Limits (struct ob_net_limits): total and per-IP connection counts (a connection over
  * either is accepted and closed at once), a per-connection write buffer (above it the
@@ -101,6 +102,8 @@ size_t ob_net_connection_count(const struct ob_net *net);
  * to linger_ms, then they are aborted), and calls done once every handle is closed.
  * The loop must keep running until then; ob_net_free after. */
 void ob_net_shutdown(struct ob_net *net, uint32_t linger_ms, void (*done)(void *arg), void *arg);
+/* Frees the net. It closes the net's own loop handle: run the loop once more (e.g.
+ * UV_RUN_NOWAIT) before uv_loop_close. */
 void ob_net_free(struct ob_net *net);
 
 /* ---- connections ---------------------------------------------------------------- */

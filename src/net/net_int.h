@@ -63,7 +63,8 @@ struct ob_conn {
     size_t queued;                         /* bytes in pending + inflight */
     int status;                            /* for on_close */
     int handles;                           /* transport + timer, until both have closed */
-    bool linked, accepted, reading, writing, congested, paused, closing, dead;
+    struct ob_conn *dprev, *dnext;         /* the net's list of conns with output to flush */
+    bool linked, accepted, reading, writing, congested, paused, closing, dead, dirty;
 };
 
 struct ob_net {
@@ -76,6 +77,12 @@ struct ob_net {
     struct ipcount *ips[256];
     uint32_t linger_ms;
     bool shutting_down;
+    /* Output is flushed once per loop turn, just before the loop polls (Redis'
+     * beforeSleep): every message queued to a connection during the turn leaves in one
+     * writev, so a fan-out of many messages costs one system call per subscriber. */
+    uv_prepare_t *flusher; /* heap: it may outlive the net until its close callback */
+    struct ob_conn *dirty;
+    bool flusher_on;
     size_t alive; /* listeners + connections not yet freed */
     void (*done)(void *arg);
     void *done_arg;

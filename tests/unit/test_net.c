@@ -147,6 +147,7 @@ static void server_stop(struct server *s)
     uv_thread_join(&s->thread);
     assert_int_equal(ob_net_connection_count(s->net), 0);
     ob_net_free(s->net);
+    uv_run(&s->loop, UV_RUN_NOWAIT); /* the net's flush handle closes */
     assert_int_equal(uv_loop_close(&s->loop), 0);
     free(s);
 }
@@ -461,6 +462,7 @@ static void test_port_in_use(void **state)
     ob_net_shutdown(net, 0, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ob_net_free(net);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the net's flush handle closes */
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
