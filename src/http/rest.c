@@ -9,6 +9,7 @@
  * callback still completes the Idempotency-Key entry, so a retry gets the real result.
  */
 #include "http/modules.h"
+#include "http/metrics.h"
 #include "http/openapi.h"
 #include "http/rest_int.h"
 
@@ -218,6 +219,7 @@ static void pub_one(struct pubctx *ctx, size_t index, const struct ob_msg_init *
     if (!rc) {
         rc = ob_publish(ctx->rest->bus, m, pub_done, it);
         ob_msg_unref(m);
+        if (!rc) ob_metrics_add("rest", "in", 1);
     }
     if (rc) pub_done(it, rc, NULL);
 }

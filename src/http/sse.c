@@ -18,6 +18,7 @@
  * CORS (including Last-Event-ID in preflights) is the server layer's.
  */
 #include "http/json.h"
+#include "http/metrics.h"
 #include "http/modules.h"
 #include "http/rest_query.h"
 #include "http/sse_feed.h"
@@ -133,6 +134,7 @@ static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t se
     put_message(&b, c, m, stream, seq, id);
     ob_http_stream_write(c->req, b.p, b.len);
     ob_buf_release(&b);
+    ob_metrics_add("sse", "out", 1);
     if (c->until_seq && seq >= c->until_seq) {
         client_end(c, "end", "{\"reason\":\"until_seq reached\"}");
     } else if (ob_http_stream_congested(c->req)) {

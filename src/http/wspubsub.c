@@ -16,6 +16,7 @@
  * callback it waits for ran (refs).
  */
 #include "http/json.h"
+#include "http/metrics.h"
 #include "http/modules.h"
 #include "http/sse_feed.h"
 
@@ -125,6 +126,7 @@ static void send_raw(struct wsc *c, struct ob_msg *m)
     struct ob_slice p = ob_msg_payload(m);
     int op = ob_json_utf8_ok(p.p, p.n) ? OB_WS_OP_TEXT : OB_WS_OP_BINARY;
     ob_ws_conn_send_zc(c->ws, op, &p, 1, ob_conn_release_msg, ob_msg_ref(m));
+    ob_metrics_add("ws", "out", 1);
 }
 
 static void send_delivery(struct wsc *c, struct wsub *s, struct ob_msg *m, const char *stream,
@@ -145,6 +147,7 @@ static void send_delivery(struct wsc *c, struct wsub *s, struct ob_msg *m, const
     }
     ob_ws_conn_send(c->ws, c->binary ? OB_WS_OP_BINARY : OB_WS_OP_TEXT, b.p, b.len);
     ob_buf_release(&b);
+    ob_metrics_add("ws", "out", 1);
 }
 
 static void on_feed(void *arg, struct ob_msg *m, const char *stream, uint64_t seq, const char *id)
@@ -358,6 +361,7 @@ static int op_pub(struct wsc *c, json_t *op, json_t *req, const uint8_t *payload
     c->pending++;
     rc = ob_publish(c->mod->bus, m, pub_done, p);
     ob_msg_unref(m);
+    if (!rc) ob_metrics_add("ws", "in", 1);
     if (rc) pub_done(p, rc, NULL);
     return 0;
 }

@@ -49,6 +49,16 @@ for want in '"topic":"matrix/from/rest"' '"payload":"hello from rest"' \
     '"content-type":"text/plain"' '"correlation-data":"cid-2"' '"colour":"red"'; do
     echo "$out" | grep -qF "$want" || ob_fail "MQTT message lacks $want: $out"
 done
+# /metrics counted what crossed: messages in and out per protocol.
+metrics=$(curl -sf "http://127.0.0.1:$hp/metrics") || ob_fail "/metrics failed"
+for fam in 'omnibus_messages_total{protocol="mqtt",direction="in"}' \
+    'omnibus_messages_total{protocol="mqtt",direction="out"}' \
+    'omnibus_messages_total{protocol="rest",direction="in"}' \
+    'omnibus_messages_total{protocol="sse",direction="out"}'; do
+    v=$(echo "$metrics" | grep -F "$fam" | awk '{print $2}')
+    [ -n "$v" ] && [ "$v" -ge 1 ] || ob_fail "metric $fam is '${v:-missing}'"
+done
+echo "$metrics" | grep -q '^omnibus_fsync_duration_seconds_count ' || ob_fail "no fsync histogram"
 ob_stop TERM
 [ "$OB_STATUS" = 0 ] || ob_fail "server exit status $OB_STATUS"
 echo "PASS: MQTT <-> REST/SSE with content type, correlation data and user properties"

@@ -4,6 +4,7 @@
  * is the listener's state (shared by every listener on the same bus).
  */
 #include "proto/mqtt/session.h"
+#include "http/metrics.h"
 
 static int out_write(void *ctx, const struct ob_slice *iov, size_t n, ob_release_fn release,
                      void *arg)
@@ -67,6 +68,7 @@ static void listener_free(void *state)
 
 static int on_accept(struct ob_conn *c)
 {
+    ob_metrics_conn("mqtt", 1);
     ob_conn_set_data(c, ob_mqtt_conn_new(ob_conn_proto_state(c), &tcp_out, c));
     return 0;
 }
@@ -83,6 +85,7 @@ static void on_writable(struct ob_conn *c)
 
 static void on_close(struct ob_conn *c, int status)
 {
+    ob_metrics_conn("mqtt", -1);
     ob_mqtt_conn_closed(ob_conn_data(c), status);
 }
 

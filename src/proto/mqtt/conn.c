@@ -9,6 +9,7 @@
  * gone and no hold remains.
  */
 #include "proto/mqtt/broker.h"
+#include "http/metrics.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -60,6 +61,7 @@ static int write_bytes(struct ob_mqtt_conn *c, const void *p, size_t n)
     void *copy = ob_xmemdup(p, n);
     struct ob_slice s = {copy, n};
     c->b->bytes_out += n;
+    ob_metrics_add_bytes("mqtt", "out", n);
     return c->out->write(c->ctx, &s, 1, release_buf, copy);
 }
 
@@ -215,6 +217,7 @@ void ob_mqtt_conn_input(struct ob_mqtt_conn *c, const uint8_t *p, size_t n)
     ob_mqtt_enter(b);
     ob_mqtt_conn_hold(c);
     b->bytes_in += n;
+    ob_metrics_add_bytes("mqtt", "in", n);
     c->last_rx_ns = ob_mono_ns();
     feed(c, p, n);
     ob_mqtt_conn_drop(c);

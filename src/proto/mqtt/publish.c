@@ -11,6 +11,7 @@
  * published again.
  */
 #include "proto/mqtt/broker.h"
+#include "http/metrics.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -267,6 +268,7 @@ void ob_mqtt_handle_publish(struct ob_mqtt_conn *c, const struct ob_mqtt_packet 
     const struct ob_mqtt_publish *pub = &pkt->publish;
     struct ob_slice topic;
     c->b->msgs_in++;
+    ob_metrics_add("mqtt", "in", 1);
     if (!resolve_topic(c, pkt, &topic)) return;
     if (pub->qos && !flow_ok(c)) return;
     if (pub->qos == 2 && q2_has(c->s, pub->packet_id)) {

@@ -10,6 +10,7 @@
  * it could not recognise as a duplicate.
  */
 #include "proto/mqtt/broker.h"
+#include "http/metrics.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -200,6 +201,7 @@ static int send_publish(struct ob_mqtt_conn *c, struct ob_msg *m, uint8_t qos, b
     memcpy(w->bytes, sb->p, w->n);
     struct ob_slice iov[2] = {{w->bytes, w->n}, ob_msg_payload(m)};
     c->b->msgs_out++;
+    ob_metrics_add("mqtt", "out", 1);
     c->b->bytes_out += w->n + iov[1].n;
     return c->out->write(c->ctx, iov, iov[1].n ? 2 : 1, wr_release, w);
 }
