@@ -202,6 +202,11 @@ static void do_write(struct ob_store *st, struct ob_op *op)
         mark_dirty(st, op->log, seg, op->interval_ms);
 }
 
+static void note_failure(struct ob_op *op)
+{
+    if (op->status && op->ticket > op->log->failed_ticket) op->log->failed_ticket = op->ticket;
+}
+
 /* One fdatasync per file however many batches the round wrote to it. */
 static void sync_round(struct ob_store *st, struct ob_op *ops)
 {
@@ -217,21 +222,22 @@ static void sync_round(struct ob_store *st, struct ob_op *ops)
     for (struct ob_op *op = ops; op; op = op->next) {
         if (op->kind != OB_OP_WRITE) continue;
         if (op->status == 0 && op->seg->round_failed) op->status = OB_EIO;
-        if (op->status) op->log->write_failed = true;
+        note_failure(op);
     }
     for (size_t i = 0; i < st->nround; i++)
         st->round[i]->in_round = st->round[i]->round_sync = st->round[i]->round_failed = false;
     st->nround = 0;
 }
 
-/* A drop that follows a failed append is skipped: callers drop the segments that a
- * record just appended (a consumer snapshot) makes redundant, and must not lose both.
- * The file stays; the segment is back when the log is next opened. */
+/* A drop is skipped when a write submitted since the previous drop call failed: callers
+ * drop the segments that a record just appended (a consumer snapshot) makes redundant,
+ * and must not lose both. The file stays; the segment is back when the log is next
+ * opened. */
 static void do_drop(struct ob_op *op)
 {
     char path[PATH_MAX];
     if (op->log->dirty_seg == op->seg) forget_dirty(op->log);
-    if (op->log->write_failed) {
+    if (op->log->failed_ticket > op->since) {
         OB_WARN("store", "not dropping a segment after a failed write", "dir=%s seg=%llu",
                 op->log->dir, (unsigned long long)op->seg->ordinal);
         return;
@@ -285,7 +291,7 @@ void ob_io_round(struct ob_store *st, struct ob_op *ops)
     for (struct ob_op *op = ops; op; op = op->next) {
         if (op->kind == OB_OP_WRITE) {
             do_write(st, op);
-            if (op->status) op->log->write_failed = true;
+            note_failure(op);
         } else if (op->kind == OB_OP_COMPACT) {
             /* The rewrite may keep the file as it is, so it must not stay unsynced. */
             if (op->log->dirty_seg == op->seg) sync_interval(st, op->log);
@@ -299,6 +305,4 @@ void ob_io_round(struct ob_store *st, struct ob_op *ops)
         else if (op->kind == OB_OP_CLOSE)
             do_close(st, op);
     }
-    for (struct ob_op *op = ops; op; op = op->next)
-        if (op->kind == OB_OP_DROP) op->log->write_failed = false;
 }

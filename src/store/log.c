@@ -483,8 +483,11 @@ size_t ob_log_drop_before(struct ob_log *log, uint64_t seq)
     }
     for (size_t i = 0; i < k; i++) {
         log->segs[i]->busy = true;
-        ob_store_submit(log->st, ob_op_new(log, OB_OP_DROP, log->segs[i]));
+        struct ob_op *op = ob_op_new(log, OB_OP_DROP, log->segs[i]);
+        op->since = log->last_drop_ticket;
+        ob_store_submit(log->st, op);
     }
+    if (k) log->last_drop_ticket = log->write_tickets;
     memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
     log->nsegs -= k;
     return k;

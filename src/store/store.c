@@ -218,6 +218,7 @@ static struct ob_op *new_write_op(struct ob_log *log, struct ob_seg *seg)
     op->policy = log->opt.fsync;
     op->interval_ms = log->opt.fsync_interval_ms;
     op->sync_dir = !seg->dir_synced;
+    op->ticket = ++log->write_tickets;
     seg->inflight++;
     return op;
 }

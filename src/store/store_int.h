@@ -80,6 +80,7 @@ struct ob_op {
     enum ob_fsync policy;
     uint32_t interval_ms;
     bool sync_dir;
+    uint64_t ticket; /* this write's number in its log (loop thread assigns) */
     /* OB_OP_COMPACT (drop is borrowed from the job) and OB_OP_DROP */
     const uint64_t *drop;
     size_t ndrop;
@@ -87,6 +88,8 @@ struct ob_op {
     int new_fd;        /* result: the rewritten file, or -1 */
     uint64_t new_size;
     bool removed; /* result: the segment was left empty and unlinked */
+    /* OB_OP_DROP: the log's write tickets at its previous drop call */
+    uint64_t since;
     /* OB_OP_CLOSE */
     bool destroy;
 };
@@ -106,10 +109,12 @@ struct ob_log {
     struct ob_op *open; /* write op still accepting records, if not yet taken */
     size_t ops_pending; /* ops queued and not yet dispatched */
     struct ob_compact_job *jobs;
-    bool compacting; /* a compaction op is in flight */
-    int scanning;    /* ob_log_scan frames active: segments must not go away */
-    int in_cb;       /* completion handlers active: freeing is deferred */
-    bool dead;       /* closed inside a callback; freed when in_cb drops to 0 */
+    bool compacting;           /* a compaction op is in flight */
+    int scanning;              /* ob_log_scan frames active: segments must not go away */
+    uint64_t write_tickets;    /* write ops created so far */
+    uint64_t last_drop_ticket; /* write_tickets at the last ob_log_drop_before */
+    int in_cb;                 /* completion handlers active: freeing is deferred */
+    bool dead;                 /* closed inside a callback; freed when in_cb drops to 0 */
     int close_status;
     /* storage thread */
     struct ob_seg *dirty_seg; /* written under OB_FSYNC_INTERVAL, not yet synced */
@@ -117,7 +122,10 @@ struct ob_log {
     struct ob_log *dirty_next;
     bool in_dirty;
     int64_t last_sync_ns;
-    bool write_failed; /* a write failed since the last drop: skip drops (io.c) */
+    /* The highest ticket of a failed write: a drop skips if a write submitted after the
+     * previous drop call failed (io.c). Tickets rather than a flag, because the drops
+     * of one call may be split over several rounds. */
+    uint64_t failed_ticket;
     uint32_t dirty_interval_ms;
 };
 
