@@ -484,13 +484,6 @@ int ob_consumer_fetch(struct ob_consumer *c, size_t max, uint32_t expires_ms, ob
 
 /* ---- state persistence -------------------------------------------------------------- */
 
-static void on_snapshot_written(void *arg, int status)
-{
-    struct ob_consumer *c = arg;
-    (void)c;
-    (void)status;
-}
-
 /* SNAPSHOT body: op, u64 next_seq, u32 n, then n × (u64 seq, u32 deliveries). */
 static void snapshot(struct ob_consumer *c)
 {
@@ -507,7 +500,7 @@ static void snapshot(struct ob_consumer *c)
     ob_log_roll(c->log);
     uint64_t snap_seq = ++c->log_seq;
     struct ob_record r = {OB_REC_CONSUMER, snap_seq, ob_wall_ns(), ob_slice_make(b.p, b.len)};
-    if (ob_log_append(c->log, &r, on_snapshot_written, c) == 0) {
+    if (ob_log_append(c->log, &r, NULL, NULL) == 0) {
         /* The store runs operations in order: older segments go only after the snapshot
          * that replaces them is written. */
         ob_log_drop_before(c->log, snap_seq);
