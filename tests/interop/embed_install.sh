@@ -47,6 +47,12 @@ expect() { # run, fixed string
 }
 
 run_embed 1
+# The shared library exports the public API only (a version script from omnibus.h).
+if nm -D --defined-only "$libdir/libomnibus.so" | grep -qE " T (ob_stream_capture|ob_log_append)"; then
+    ob_fail "libomnibus.so exports internal symbols"
+fi
+nm -D --defined-only "$libdir/libomnibus.so" | grep -q " T ob_publish@" ||
+    ob_fail "libomnibus.so does not export ob_publish"
 LD_LIBRARY_PATH="$libdir" ldd "$T/embed" | grep -qF "$libdir/libomnibus.so" ||
     ob_fail "embed is not linked against the installed libomnibus.so"
 expect 1 "stream:     orders holds 0 messages from earlier runs"
