@@ -13,8 +13,13 @@
 
 struct tcp {
     uv_tcp_t handle; /* first: on_closed frees the struct through the handle */
-    uv_write_t wreq;
-    uv_buf_t *iov; /* of the write in flight */
+};
+
+/* One write in flight: allocated per batch rather than kept in struct tcp, so an idle
+ * connection does not carry a uv_write_t (~200 bytes). */
+struct write_req {
+    uv_write_t req;
+    uv_buf_t iov[];
 };
 
 static struct tcp *tcp_of(struct ob_conn *c)
@@ -67,23 +72,20 @@ static int tcp_read_stop(struct ob_conn *c)
 static void on_write(uv_write_t *req, int status)
 {
     struct ob_conn *c = req->data;
-    struct tcp *t = tcp_of(c);
-    free(t->iov);
-    t->iov = NULL;
+    free(req); /* the struct write_req it heads */
     ob_conn__written(c, status ? OB_EIO : 0);
 }
 
 static int tcp_write(struct ob_conn *c, const struct ob_slice *bufs, size_t n)
 {
     struct tcp *t = tcp_of(c);
-    t->iov = ob_xmalloc(n * sizeof *t->iov);
+    struct write_req *w = ob_xmalloc(sizeof *w + n * sizeof(uv_buf_t));
     for (size_t i = 0; i < n; i++)
-        t->iov[i] = uv_buf_init((char *)bufs[i].p, (unsigned)bufs[i].n);
-    t->wreq.data = c;
-    int rc = uv_write(&t->wreq, (uv_stream_t *)&t->handle, t->iov, (unsigned)n, on_write);
+        w->iov[i] = uv_buf_init((char *)bufs[i].p, (unsigned)bufs[i].n);
+    w->req.data = c;
+    int rc = uv_write(&w->req, (uv_stream_t *)&t->handle, w->iov, (unsigned)n, on_write);
     if (rc) {
-        free(t->iov);
-        t->iov = NULL;
+        free(w);
         return OB_EIO;
     }
     return 0;
