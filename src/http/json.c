@@ -4,6 +4,8 @@
  */
 #include "http/json.h"
 
+#include "http/h1.h"
+
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -562,42 +564,7 @@ int ob_json_error_status(int err, const char **slug, const char **title)
 {
     int status;
     *slug = error_slug(err, &status);
-    if (title) *title = ob_json_status_title(status);
+    if (title) *title = ob_h1_reason(status);
     return status;
 }
 
-const char *ob_json_status_title(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 406:
-        return "Not Acceptable";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Content";
-    case 429:
-        return "Too Many Requests";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return status >= 500 ? "Server Error" : "Client Error";
-    }
-}

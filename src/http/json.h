@@ -116,8 +116,6 @@ int ob_json_parse_ack_id(const char *id, const char *stream, uint64_t *seq);
  * EOVERLAP 409 "overlap", ETOOBIG 413 "too-large", ELIMIT 429 "limit", EPERM 403
  * "forbidden", EIO/ENOSPC/ECORRUPT/ECLOSED 503 "unavailable"… */
 int ob_json_error_status(int err, const char **slug, const char **title);
-/* The standard reason phrase used as a problem title. */
-const char *ob_json_status_title(int status);
 
 /* ---- helpers -------------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
  * callback still completes the Idempotency-Key entry, so a retry gets the real result.
  */
 #include "http/modules.h"
+#include "http/h1.h"
 #include "http/metrics.h"
 #include "http/openapi.h"
 #include "http/rest_int.h"
@@ -42,7 +43,7 @@ int ob_rest_problem(struct ob_http_req *req, int status, const char *slug, const
     static const struct ob_header retry = {{(const uint8_t *)"Retry-After", 11},
                                            {(const uint8_t *)"1", 1}};
     return ob_http_problem_h(req, status, status == 429 ? &retry : NULL, status == 429, slug,
-                             ob_json_status_title(status), detail);
+                             ob_h1_reason(status), detail);
 }
 
 int ob_rest_error(struct ob_http_req *req, int err, const char *detail)
