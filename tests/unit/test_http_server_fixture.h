@@ -286,22 +286,15 @@ static inline void fx_stream(void)
     ob_bus_flush(fx.bus);
 }
 
-static inline int fx_setup(void **state)
+/* The test module, a bus, the authenticator and an http listener on a free port, all on
+ * fx.loop, which is not running yet. The HTTP options must be set before. */
+static inline void fx_open_server(void)
 {
-    (void)state;
-    struct ob_http_options o;
-    ob_http_set_options(NULL);
-    ob_http_get_options(&o);
-    o.header_timeout_ms = 400;
-    o.keepalive_timeout_ms = 1000;
-    o.access_log = false;
-    ob_http_set_options(&o);
     ob_http_clear_modules();
     ob_http_register_module(&fx_mod);
     assert_int_equal(uv_loop_init(&fx.loop), 0);
     struct ob_bus_options bo = {.uv_loop = &fx.loop};
     assert_int_equal(ob_bus_open(&fx.bus, &bo), 0);
-    fx_stream();
     fx_auth();
     fx.limits = (struct ob_net_limits){.max_msg_size = 64 * 1024, .max_frame_size = 1 << 20};
     assert_int_equal(ob_net_new(&fx.net, &fx.loop, &fx.limits), 0);
@@ -313,6 +306,20 @@ static inline int fx_setup(void **state)
         ob_net_listen(fx.net, "http", &ob_http_protocol, &fx.host, "127.0.0.1", 0, err, sizeof err),
         0);
     fx.port = ob_net_listener_port(fx.net, "http");
+}
+
+static inline int fx_setup(void **state)
+{
+    (void)state;
+    struct ob_http_options o;
+    ob_http_set_options(NULL);
+    ob_http_get_options(&o);
+    o.header_timeout_ms = 400;
+    o.keepalive_timeout_ms = 1000;
+    o.access_log = false;
+    ob_http_set_options(&o);
+    fx_open_server();
+    fx_stream();
     uv_async_init(&fx.loop, &fx.stop, fx_on_stop);
     assert_int_equal(uv_thread_create(&fx.thread, fx_run, NULL), 0);
     return 0;

@@ -47,22 +47,7 @@ static int sd_setup(void **state)
     ob_http_get_options(&o);
     o.access_log = false;
     ob_http_set_options(&o);
-    ob_http_clear_modules();
-    ob_http_register_module(&fx_mod);
-    assert_int_equal(uv_loop_init(&fx.loop), 0);
-    struct ob_bus_options bo = {.uv_loop = &fx.loop};
-    assert_int_equal(ob_bus_open(&fx.bus, &bo), 0);
-    fx_auth();
-    fx.limits = (struct ob_net_limits){.max_msg_size = 64 * 1024, .max_frame_size = 1 << 20};
-    assert_int_equal(ob_net_new(&fx.net, &fx.loop, &fx.limits), 0);
-    fx.host.bus = fx.bus;
-    fx.host.auth = &fx.auth;
-    fx.host.limits = ob_net_limits(fx.net);
-    char err[256];
-    assert_int_equal(
-        ob_net_listen(fx.net, "http", &ob_http_protocol, &fx.host, "127.0.0.1", 0, err, sizeof err),
-        0);
-    fx.port = ob_net_listener_port(fx.net, "http");
+    fx_open_server();
     atomic_store(&fx.ws_closed, 0);
     atomic_store(&fx.ws_last_code, 0);
     sd.stopped = false;
