@@ -15,14 +15,12 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/fs.h"
 #include "base/log.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define RUN_BUDGET     512   /* deliveries per pass: keeps the loop fair */
 #define SCAN_BUDGET    16384 /* entries examined per pass for filtered consumers */
@@ -728,12 +726,13 @@ static uint64_t start_seq(struct ob_stream *st, const struct ob_consumer_config 
     }
 }
 
+/* <stream dir>/consumers/<name>; the caller frees it. */
 static char *consumer_dir(struct ob_stream *st, const char *name)
 {
-    struct ob_buf p = OB_BUF_INIT;
-    ob_buf_printf(&p, "%s/consumers/%s", st->dir, name);
-    ob_buf_putc(&p, 0);
-    return (char *)p.p;
+    char *parent = ob_path_join(st->dir, "consumers");
+    char *dir = ob_path_join(parent, name);
+    free(parent);
+    return dir;
 }
 
 static struct ob_consumer *consumer_alloc(struct ob_stream *st,
@@ -750,22 +749,19 @@ static struct ob_consumer *consumer_alloc(struct ob_stream *st,
 
 static int open_state(struct ob_consumer *c, const char *dir, bool create, uint64_t start)
 {
-    char *meta = NULL, *ops = NULL;
+    char *meta = ob_path_join(dir, "consumer.meta"), *ops = ob_path_join(dir, "ops");
     struct ob_buf b = OB_BUF_INIT;
-    struct ob_buf p = OB_BUF_INIT;
-    ob_buf_printf(&p, "%s/consumer.meta%c%s/ops%c", dir, 0, dir, 0);
-    meta = (char *)p.p;
-    ops = meta + strlen(meta) + 1;
     int rc = 0;
     if (create) {
         cfg_encode(&b, &c->cfg, start);
-        rc = mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : OB_EIO;
+        rc = ob_mkdir_p(dir);
         if (!rc) rc = ob_meta_write(meta, ob_slice_make(b.p, b.len));
     }
     struct ob_log_options o = {0, c->st->cfg.fsync, c->st->cfg.fsync_interval_ms};
     if (!rc) rc = ob_log_open(c->st->bus->store, ops, &o, &c->log);
     ob_buf_release(&b);
-    ob_buf_release(&p);
+    free(meta);
+    free(ops);
     return rc;
 }
 
@@ -823,10 +819,7 @@ int ob_consumer_create(struct ob_stream *st, const struct ob_consumer_config *cf
     c->next_seq = c->persisted_next = start_seq(st, cfg);
     if (st->dir) {
         char *dir = consumer_dir(st, cfg->name);
-        char *parent = consumer_dir(st, "");
-        mkdir(parent, 0755);
         rc = open_state(c, dir, true, c->next_seq);
-        free(parent);
         free(dir);
     }
     if (rc) {
@@ -840,11 +833,10 @@ int ob_consumer_create(struct ob_stream *st, const struct ob_consumer_config *cf
 
 int ob_consumer_recover(struct ob_stream *st, const char *dir, struct ob_consumer **out)
 {
-    struct ob_buf b = OB_BUF_INIT, p = OB_BUF_INIT;
-    ob_buf_printf(&p, "%s/consumer.meta", dir);
-    ob_buf_putc(&p, 0);
-    int rc = ob_meta_read((const char *)p.p, &b);
-    ob_buf_release(&p);
+    struct ob_buf b = OB_BUF_INIT;
+    char *meta = ob_path_join(dir, "consumer.meta");
+    int rc = ob_meta_read(meta, &b);
+    free(meta);
     if (rc) {
         ob_buf_release(&b);
         return rc;
@@ -885,14 +877,7 @@ int ob_consumer_delete(struct ob_stream *st, const char *name)
     char *dir = on_disk ? consumer_dir(st, name) : NULL;
     ob_consumer_close(c);
     if (dir) {
-        char *meta = NULL;
-        struct ob_buf p = OB_BUF_INIT;
-        ob_buf_printf(&p, "%s/consumer.meta", dir);
-        ob_buf_putc(&p, 0);
-        meta = (char *)p.p;
-        unlink(meta);
-        rmdir(dir);
-        ob_buf_release(&p);
+        ob_rm_rf(dir); /* the meta file; the log removed its own files */
         free(dir);
     }
     ob_stream_apply_interest(st);
