@@ -660,8 +660,16 @@ static void cfg_encode(struct ob_buf *b, const struct ob_consumer_config *c, uin
                   c->dead_letter ? c->dead_letter : "", c->max_ack_pending, start);
 }
 
-static void cfg_set(struct ob_consumer_config *c, const char *k, const char *v, uint64_t *start)
+struct decode {
+    struct ob_consumer_config *c;
+    uint64_t *start;
+};
+
+static void cfg_set(void *arg, const char *k, const char *v)
 {
+    struct decode *d = arg;
+    struct ob_consumer_config *c = d->c;
+    uint64_t *start = d->start;
     if (!strcmp(k, "name"))
         c->name = ob_xstrdup(v);
     else if (!strcmp(k, "filter"))
@@ -689,14 +697,8 @@ static void cfg_set(struct ob_consumer_config *c, const char *k, const char *v, 
 static void cfg_decode(struct ob_slice body, struct ob_consumer_config *c, uint64_t *start)
 {
     memset(c, 0, sizeof *c);
-    char *text = ob_slice_dup(body), *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        cfg_set(c, line, eq + 1, start);
-    }
-    free(text);
+    struct decode d = {c, start};
+    ob_meta_each(body, cfg_set, &d);
 }
 
 static void cfg_free(struct ob_consumer_config *c)

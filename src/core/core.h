@@ -188,6 +188,9 @@ void ob_stream_remove(struct ob_stream *st, uint64_t seq);
 void ob_stream_apply_interest(struct ob_stream *st);
 int ob_meta_write(const char *path, struct ob_slice body);
 int ob_meta_read(const char *path, struct ob_buf *out);
+/* Calls fn for each "key=value" line of a meta body (lines without '=' are skipped). */
+void ob_meta_each(struct ob_slice body, void (*fn)(void *arg, const char *key, const char *value),
+                  void *arg);
 bool ob_name_valid(const char *name);
 
 /* consumer.c */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int write_all(const char *path, const struct ob_buf *b)
@@ -64,4 +65,17 @@ int ob_meta_read(const char *path, struct ob_buf *out)
     }
     ob_buf_release(&raw);
     return rc;
+}
+
+void ob_meta_each(struct ob_slice body, void (*fn)(void *arg, const char *key, const char *value),
+                  void *arg)
+{
+    char *text = ob_slice_dup(body), *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        fn(arg, line, eq + 1);
+    }
+    free(text);
 }

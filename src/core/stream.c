@@ -109,8 +109,16 @@ static void config_encode(struct ob_buf *b, const struct ob_stream_config *c)
                   (int)c->compaction, (int)c->fsync, c->fsync_interval_ms, c->segment_bytes);
 }
 
-static void config_set(struct ob_stream_config *c, const char *k, const char *v, char ***subs)
+struct decode {
+    struct ob_stream_config *c;
+    char **subs;
+};
+
+static void config_set(void *arg, const char *k, const char *v)
 {
+    struct decode *d = arg;
+    struct ob_stream_config *c = d->c;
+    char ***subs = &d->subs;
     if (!strcmp(k, "name"))
         c->name = ob_xstrdup(v);
     else if (!strcmp(k, "subject")) {
@@ -140,15 +148,9 @@ static void config_set(struct ob_stream_config *c, const char *k, const char *v,
 static int config_decode(struct ob_slice body, struct ob_stream_config *c)
 {
     memset(c, 0, sizeof *c);
-    char *text = ob_slice_dup(body), *save = NULL, **subs = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        config_set(c, line, eq + 1, &subs);
-    }
-    free(text);
-    c->subjects = (const char *const *)subs;
+    struct decode d = {c, NULL};
+    ob_meta_each(body, config_set, &d);
+    c->subjects = (const char *const *)d.subs;
     if (!c->name) c->name = ob_xstrdup("");
     return config_check(c) ? OB_ECORRUPT : 0;
 }
