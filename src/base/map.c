@@ -109,3 +109,14 @@ int ob_map_next(const struct ob_map *m, size_t *i, struct ob_slice *key, void **
     }
     return 0;
 }
+
+void **ob_map_values(const struct ob_map *m, size_t *n)
+{
+    void **out = ob_xcalloc(m->count, sizeof *out);
+    size_t i = 0, k = 0;
+    void *v;
+    while (ob_map_next(m, &i, NULL, &v))
+        out[k++] = v;
+    *n = k;
+    return out;
+}

@@ -37,6 +37,9 @@ void *ob_map_put(struct ob_map *m, struct ob_slice key, void *value);
 /* Removes; returns the removed value or NULL. */
 void *ob_map_del(struct ob_map *m, struct ob_slice key);
 void ob_map_clear(struct ob_map *m);
+/* A malloc'd copy of the values (count in *n), for iterating while the map may change;
+ * the caller frees the array. */
+void **ob_map_values(const struct ob_map *m, size_t *n);
 /* Iteration: for (size_t i = 0; ob_map_next(m, &i, &k, &v);) — do not insert meanwhile. */
 int ob_map_next(const struct ob_map *m, size_t *i, struct ob_slice *key, void **value);
 

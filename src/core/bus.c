@@ -112,14 +112,8 @@ static void drop_sub_ref(struct ob_sub *s)
 
 static void close_streams(struct ob_bus *bus)
 {
-    size_t i = 0;
-    void *v;
-    struct ob_stream **list = NULL;
-    size_t n = 0, cap = 0;
-    while (ob_map_next(&bus->streams, &i, NULL, &v)) {
-        OB_GROW(list, cap, n + 1);
-        list[n++] = v;
-    }
+    size_t n;
+    void **list = ob_map_values(&bus->streams, &n);
     for (size_t k = 0; k < n; k++)
         ob_stream_close(list[k]);
     free(list);

@@ -937,11 +937,8 @@ void ob_consumer_get_info(const struct ob_consumer *c, struct ob_consumer_info *
 void ob_consumer_foreach(struct ob_stream *st, int (*fn)(void *arg, struct ob_consumer *c),
                          void *arg)
 {
-    size_t i = 0, n = 0;
-    void *v;
-    struct ob_consumer **list = ob_xcalloc(st->consumers.count, sizeof *list);
-    while (ob_map_next(&st->consumers, &i, NULL, &v))
-        list[n++] = v;
+    size_t n;
+    void **list = ob_map_values(&st->consumers, &n);
     for (size_t k = 0; k < n && !fn(arg, list[k]); k++)
         continue;
     free(list);

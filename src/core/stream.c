@@ -691,12 +691,8 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void close_consumers(struct ob_stream *st)
 {
-    size_t n = 0;
-    struct ob_consumer **list = ob_xcalloc(st->consumers.count, sizeof *list);
-    size_t i = 0;
-    void *v;
-    while (ob_map_next(&st->consumers, &i, NULL, &v))
-        list[n++] = v;
+    size_t n;
+    void **list = ob_map_values(&st->consumers, &n);
     for (size_t k = 0; k < n; k++)
         ob_consumer_close(list[k]);
     free(list);
@@ -816,16 +812,14 @@ void ob_stream_get_info(const struct ob_stream *st, struct ob_stream_info *info)
 
 static int cmp_names(const void *a, const void *b)
 {
-    return strcmp((*(struct ob_stream *const *)a)->name, (*(struct ob_stream *const *)b)->name);
+    const struct ob_stream *x = *(void *const *)a, *y = *(void *const *)b;
+    return strcmp(x->name, y->name);
 }
 
 void ob_stream_foreach(struct ob_bus *bus, int (*fn)(void *arg, struct ob_stream *st), void *arg)
 {
-    size_t n = 0, i = 0;
-    struct ob_stream **list = ob_xcalloc(bus->streams.count, sizeof *list);
-    void *v;
-    while (ob_map_next(&bus->streams, &i, NULL, &v))
-        list[n++] = v;
+    size_t n;
+    void **list = ob_map_values(&bus->streams, &n);
     qsort(list, n, sizeof *list, cmp_names);
     for (size_t k = 0; k < n && !fn(arg, list[k]); k++)
         continue;

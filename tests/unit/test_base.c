@@ -10,7 +10,9 @@
 #include "base/clock.h"
 #include "base/crc32c.h"
 #include "base/log.h"
+#include "base/map.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +104,29 @@ static void test_clock_and_errors(void **state)
     assert_int_equal(ob_log_level_parse("nope"), -1);
 }
 
+static void test_map(void **state)
+{
+    (void)state;
+    struct ob_map m = OB_MAP_INIT;
+    static char keys[200][8];
+    for (int i = 0; i < 200; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        assert_null(ob_map_put(&m, ob_slice_str(keys[i]), keys[i]));
+    }
+    for (int i = 0; i < 200; i += 2)
+        assert_ptr_equal(ob_map_del(&m, ob_slice_str(keys[i])), keys[i]);
+    assert_int_equal(m.count, 100);
+    assert_null(ob_map_get(&m, ob_slice_str("k0")));
+    assert_ptr_equal(ob_map_get(&m, ob_slice_str("k1")), keys[1]);
+    size_t n;
+    void **vals = ob_map_values(&m, &n);
+    assert_int_equal(n, 100);
+    for (size_t i = 0; i < n; i++) /* only the odd keys are left */
+        assert_int_equal(atoi((const char *)vals[i] + 1) % 2, 1);
+    free(vals);
+    ob_map_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_slices),
         cmocka_unit_test(test_clock_and_errors),
+        cmocka_unit_test(test_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
