@@ -264,15 +264,16 @@ static void finish(struct ob_consumer *c, struct pending *p)
 int ob_consumer_ack(struct ob_consumer *c, uint64_t seq, ob_done_cb done, void *arg)
 {
     if (c->cfg.ack == OB_ACK_CUMULATIVE) {
-        struct pending **list = ob_xcalloc(c->pending.count, sizeof *list);
-        size_t n = 0, i = 0;
-        void *v;
-        while (ob_map_next(&c->pending, &i, NULL, &v))
-            if (((struct pending *)v)->seq <= seq) list[n++] = v;
-        for (size_t k = 0; k < n; k++)
-            finish(c, list[k]);
-        free(list);
-        if (!n) return OB_ENOENT;
+        size_t n, acked = 0;
+        void **all = ob_map_values(&c->pending, &n);
+        for (size_t k = 0; k < n; k++) {
+            struct pending *p = all[k];
+            if (p->seq > seq) continue;
+            finish(c, p);
+            acked++;
+        }
+        free(all);
+        if (!acked) return OB_ENOENT;
         persist_op(c, OP_ACKUPTO, seq, 0, done, arg);
     } else {
         struct pending *p = pending_get(c, seq);
@@ -530,14 +531,11 @@ static void clear_pending(struct ob_consumer *c)
 
 static void replay_ackupto(struct ob_consumer *c, uint64_t seq)
 {
-    size_t i = 0, n = 0;
-    void *v;
-    struct pending **list = ob_xcalloc(c->pending.count, sizeof *list);
-    while (ob_map_next(&c->pending, &i, NULL, &v))
-        if (((struct pending *)v)->seq <= seq) list[n++] = v;
+    size_t n;
+    void **all = ob_map_values(&c->pending, &n);
     for (size_t k = 0; k < n; k++)
-        pending_del(c, list[k]);
-    free(list);
+        if (((struct pending *)all[k])->seq <= seq) pending_del(c, all[k]);
+    free(all);
 }
 
 static void replay_snapshot(struct ob_consumer *c, struct ob_slice body)
@@ -946,13 +944,10 @@ void ob_consumer_foreach(struct ob_stream *st, int (*fn)(void *arg, struct ob_co
 
 void ob_consumer_stream_purged(struct ob_consumer *c)
 {
-    size_t i = 0, n = 0;
-    void *v;
-    struct pending **gone = ob_xcalloc(c->pending.count, sizeof *gone);
-    while (ob_map_next(&c->pending, &i, NULL, &v))
-        if (!ob_stream_entry(c->st, ((struct pending *)v)->seq)) gone[n++] = v;
+    size_t n;
+    void **all = ob_map_values(&c->pending, &n);
     for (size_t k = 0; k < n; k++)
-        pending_del(c, gone[k]);
-    free(gone);
+        if (!ob_stream_entry(c->st, ((struct pending *)all[k])->seq)) pending_del(c, all[k]);
+    free(all);
     ob_bus_kick(c->st->bus, c);
 }
