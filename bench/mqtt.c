@@ -1,10 +1,13 @@
 /*
  * mqtt.c — an MQTT 3.1.1 load generator on libmosquitto, used unchanged against omnibus
- * and mosquitto by bench/mqtt.sh. One thread drives every client with poll() and
- * libmosquitto's loop_read/loop_write/loop_misc, so a thousand subscribers cost sockets,
- * not threads.
+ * and mosquitto by bench/mqtt.sh. Clients are driven with poll() and libmosquitto's
+ * loop_read/loop_write/loop_misc, so a thousand subscribers cost sockets, not threads.
+ * With -T 2 (the default) publishers and subscribers run on two threads: libmosquitto
+ * spends several system calls per packet (it reads a packet's header a byte at a time),
+ * and one thread doing both sides was what set the pace, not the broker.
  *
  *   bench_mqtt -p PORT -m MODE [-q QOS] [-n MSGS] [-P PUBS] [-S SUBS] [-s SIZE] [-w WINDOW]
+ *              [-T THREADS]
  *     MODE flow:  PUBS publishers (topic bench/<i>) and SUBS subscribers on bench/#; each
  *                 publisher keeps at most WINDOW messages not yet seen by every
  *                 subscriber (and, at QoS 1/2, not yet acknowledged) in flight.
@@ -13,7 +16,8 @@
  *                 2 s of the last progress).
  *     MODE idle:  opens SUBS idle connections (plain sockets, CONNECT with keepalive
  *                 600 s), prints "ready", waits for EOF on stdin, closes them.
- * Output is one line of key=value pairs for the script to parse.
+ * Output is one line of key=value pairs for the script to parse; gen_cpu_us_per_msg is
+ * the generator's own CPU time (user + system, connecting included) per delivery.
  */
 #include <mosquitto.h>
 
@@ -22,10 +26,14 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,14 +46,19 @@ struct client {
     uint64_t sent, acked;
 };
 
+/* Counters written by the subscriber thread and read by the publisher thread (their
+ * windows) and by main are atomics; the latencies have one writer, read after join. */
 static struct {
-    int port, qos, npub, nsub, size, window;
+    int port, qos, npub, nsub, size, window, threads;
     long msgs;
-    uint64_t received;     /* deliveries */
-    uint64_t *recv_by_pub; /* deliveries of each publisher's messages */
-    uint32_t *lat_us;      /* one per delivery */
+    _Atomic uint64_t received;     /* deliveries */
+    _Atomic uint64_t *recv_by_pub; /* deliveries of each publisher's messages */
+    uint32_t *lat_us;              /* one per delivery */
     size_t nlat, cap_lat;
     int connected, subscribed;
+    atomic_bool stop;
+    atomic_bool pub_waiting; /* the publisher thread sleeps on wake_fd */
+    int wake_fd;             /* eventfd, -1 single-threaded */
 } g;
 
 static int64_t now_ns(void)
@@ -82,8 +95,13 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     uint32_t pub;
     memcpy(&t0, msg->payload, 8);
     memcpy(&pub, (const char *)msg->payload + 8, 4);
-    g.received++;
-    if (pub < (uint32_t)g.npub) g.recv_by_pub[pub]++;
+    atomic_fetch_add_explicit(&g.received, 1, memory_order_relaxed);
+    if (pub < (uint32_t)g.npub)
+        atomic_fetch_add_explicit(&g.recv_by_pub[pub], 1, memory_order_relaxed);
+    if (g.wake_fd >= 0 && atomic_exchange(&g.pub_waiting, false)) {
+        uint64_t one = 1;
+        if (write(g.wake_fd, &one, sizeof one) < 0) perror("eventfd");
+    }
     if (g.nlat < g.cap_lat) g.lat_us[g.nlat++] = (uint32_t)((now_ns() - t0) / 1000);
 }
 
@@ -118,8 +136,9 @@ static struct client *open_clients(int n, bool pub, int first)
     return cs;
 }
 
-/* One poll round over every client. */
-static void step(struct client **sets, const int *counts, int nsets, struct pollfd *pfd, int ms)
+/* One poll round over every client (and wake_fd, an eventfd, when not -1). */
+static void step(struct client **sets, const int *counts, int nsets, struct pollfd *pfd, int ms,
+                 int wake_fd)
 {
     int k = 0;
     for (int s = 0; s < nsets; s++)
@@ -129,7 +148,12 @@ static void step(struct client **sets, const int *counts, int nsets, struct poll
             pfd[k].events = POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0);
             pfd[k].revents = 0;
         }
+    if (wake_fd >= 0) pfd[k++] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
     poll(pfd, (nfds_t)k, ms);
+    if (wake_fd >= 0 && (pfd[k - 1].revents & POLLIN)) {
+        uint64_t v;
+        if (read(wake_fd, &v, sizeof v) < 0) v = 0;
+    }
     k = 0;
     for (int s = 0; s < nsets; s++)
         for (int i = 0; i < counts[s]; i++, k++) {
@@ -140,10 +164,11 @@ static void step(struct client **sets, const int *counts, int nsets, struct poll
         }
 }
 
-/* Publishes what publisher c's window allows. */
-static void feed(struct client *c, uint8_t *payload)
+/* Publishes what publisher c's window allows; true if the window stopped it. */
+static bool feed(struct client *c, uint8_t *payload)
 {
-    uint64_t seen = g.nsub ? g.recv_by_pub[c->idx] / (uint64_t)g.nsub : c->sent;
+    uint64_t got = atomic_load_explicit(&g.recv_by_pub[c->idx], memory_order_relaxed);
+    uint64_t seen = g.nsub ? got / (uint64_t)g.nsub : c->sent;
     uint64_t done = g.qos ? (c->acked < seen ? c->acked : seen) : seen;
     while (c->sent < (uint64_t)g.msgs && c->sent - done < (uint64_t)g.window) {
         int64_t t = now_ns();
@@ -161,6 +186,7 @@ static void feed(struct client *c, uint8_t *payload)
         }
         c->sent++;
     }
+    return c->sent < (uint64_t)g.msgs && c->sent - done >= (uint64_t)g.window;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -174,11 +200,53 @@ static void wait_until(struct client **sets, const int *counts, int nsets, struc
 {
     int64_t deadline = now_ns() + 60 * 1000000000LL;
     while (*what < want && now_ns() < deadline)
-        step(sets, counts, nsets, pfd, 10);
+        step(sets, counts, nsets, pfd, 10, -1);
     if (*what < want) {
         fprintf(stderr, "timed out: %d of %d\n", *what, want);
         exit(1);
     }
+}
+
+/* One poll loop over a set of clients until g.stop; publishers are fed first. */
+struct driver {
+    struct client *cs;
+    int n;
+    bool pub;
+    uint8_t *payload;
+    struct pollfd *pfd;
+};
+
+/* A publisher blocked on its window waits for deliveries seen by the other thread,
+ * which no socket of its own reports: it raises pub_waiting and sleeps on wake_fd, and
+ * the subscriber thread signals the eventfd when it counts a delivery. The flag is raised
+ * before the windows are looked at once more, so no wake-up is missed. */
+static void drive_once(struct driver *d)
+{
+    int wake = -1;
+    if (d->pub) {
+        bool blocked = false;
+        for (int i = 0; i < d->n; i++)
+            blocked |= feed(&d->cs[i], d->payload);
+        if (blocked && g.wake_fd >= 0) {
+            atomic_store(&g.pub_waiting, true);
+            blocked = false;
+            for (int i = 0; i < d->n; i++)
+                blocked |= feed(&d->cs[i], d->payload);
+            if (blocked)
+                wake = g.wake_fd;
+            else
+                atomic_store(&g.pub_waiting, false);
+        }
+    }
+    step(&d->cs, &d->n, 1, d->pfd, 1, wake);
+}
+
+static void *drive(void *arg)
+{
+    struct driver *d = arg;
+    while (!atomic_load(&g.stop))
+        drive_once(d);
+    return NULL;
 }
 
 static void run_flow(void)
@@ -187,38 +255,60 @@ static void run_flow(void)
     struct client *pubs = open_clients(g.npub, true, 0);
     struct client *sets[2] = {subs, pubs};
     int counts[2] = {g.nsub, g.npub};
-    struct pollfd *pfd = calloc((size_t)(g.nsub + g.npub), sizeof *pfd);
+    struct pollfd *pfd = calloc((size_t)(g.nsub + g.npub + 1), sizeof *pfd);
     wait_until(sets, counts, 2, pfd, &g.connected, g.nsub + g.npub);
     wait_until(sets, counts, 2, pfd, &g.subscribed, g.nsub);
     uint64_t expected = (uint64_t)g.msgs * (uint64_t)g.npub * (uint64_t)g.nsub;
     g.cap_lat = expected;
     g.lat_us = malloc(expected * sizeof *g.lat_us);
-    uint8_t *payload = calloc(1, (size_t)g.size);
+    struct driver pd = {pubs, g.npub, true, calloc(1, (size_t)g.size), pfd};
+    struct driver sd = {subs, g.nsub, false, NULL, pfd + g.npub + 1};
+    pthread_t th;
+    g.wake_fd = g.threads > 1 ? eventfd(0, EFD_NONBLOCK) : -1;
+    bool threaded = g.wake_fd >= 0 && pthread_create(&th, NULL, drive, &sd) == 0;
+    if (!threaded && g.wake_fd >= 0) {
+        close(g.wake_fd);
+        g.wake_fd = -1;
+    }
     int64_t t0 = now_ns(), last_progress = t0;
-    uint64_t last_received = 0;
-    while (g.received < expected && now_ns() - last_progress < 2000000000LL) {
-        for (int i = 0; i < g.npub; i++)
-            feed(&pubs[i], payload);
-        step(sets, counts, 2, pfd, 1);
-        if (g.received != last_received) {
-            last_received = g.received;
+    uint64_t last_received = 0, received = 0;
+    while ((received = atomic_load(&g.received)) < expected &&
+           now_ns() - last_progress < 2000000000LL) {
+        if (threaded) {
+            drive_once(&pd);
+        } else { /* one poll over both sets, as a single-threaded client would */
+            for (int i = 0; i < g.npub; i++)
+                feed(&pubs[i], pd.payload);
+            step(sets, counts, 2, pfd, 1, -1);
+        }
+        if (received != last_received) {
+            last_received = received;
             last_progress = now_ns();
         }
     }
-    int64_t t1 = g.received < expected ? last_progress : now_ns();
+    int64_t t1 = received < expected ? last_progress : now_ns();
+    atomic_store(&g.stop, true);
+    if (threaded) pthread_join(th, NULL);
     double secs = (double)(t1 - t0) / 1e9;
     qsort(g.lat_us, g.nlat, sizeof *g.lat_us, cmp_u32);
     uint32_t p50 = g.nlat ? g.lat_us[g.nlat / 2] : 0;
     uint32_t p99 = g.nlat ? g.lat_us[g.nlat * 99 / 100] : 0;
-    printf("msgs_per_s=%.0f p50_us=%u p99_us=%u lost=%llu delivered=%llu seconds=%.2f\n",
-           (double)g.received / secs, p50, p99, (unsigned long long)(expected - g.received),
-           (unsigned long long)g.received, secs);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    printf("msgs_per_s=%.0f p50_us=%u p99_us=%u lost=%llu delivered=%llu seconds=%.2f "
+           "gen_cpu_us_per_msg=%.2f\n",
+           (double)received / secs, p50, p99, (unsigned long long)(expected - received),
+           (unsigned long long)received, secs, received ? cpu_us / (double)received : 0.0);
     fflush(stdout);
     for (int s = 0; s < 2; s++)
         for (int i = 0; i < counts[s]; i++) {
             mosquitto_disconnect(sets[s][i].m);
             mosquitto_destroy(sets[s][i].m);
         }
+    free(pd.payload);
+    free(pfd);
 }
 
 /* Idle connections are plain sockets with a hand-made CONNECT: libmosquitto spends
@@ -272,8 +362,9 @@ int main(int argc, char **argv)
     g.nsub = 1;
     g.size = 64;
     g.window = 100;
+    g.threads = 2;
     int o;
-    while ((o = getopt(argc, argv, "p:m:q:n:P:S:s:w:")) != -1) {
+    while ((o = getopt(argc, argv, "p:m:q:n:P:S:s:w:T:")) != -1) {
         switch (o) {
         case 'p':
             g.port = atoi(optarg);
@@ -299,11 +390,15 @@ int main(int argc, char **argv)
         case 'w':
             g.window = atoi(optarg);
             break;
+        case 'T':
+            g.threads = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "usage: see bench/mqtt.c\n");
             return 2;
         }
     }
+    g.wake_fd = -1;
     mosquitto_lib_init();
     g.recv_by_pub = calloc((size_t)g.npub, sizeof *g.recv_by_pub);
     if (!strcmp(mode, "idle")) {
