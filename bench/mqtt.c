@@ -2,9 +2,10 @@
  * mqtt.c — an MQTT 3.1.1 load generator on libmosquitto, used unchanged against omnibus
  * and mosquitto by bench/mqtt.sh. Clients are driven with poll() and libmosquitto's
  * loop_read/loop_write/loop_misc, so a thousand subscribers cost sockets, not threads.
- * With -T 2 (the default) publishers and subscribers run on two threads: libmosquitto
- * spends several system calls per packet (it reads a packet's header a byte at a time),
- * and one thread doing both sides was what set the pace, not the broker.
+ * With -T N (default 2) publishers run on one thread and subscribers are split over the
+ * N - 1 others: libmosquitto spends several system calls per packet (it reads a
+ * packet's header a byte at a time), and one thread doing both sides was what set the
+ * pace, not the broker. -T 1 drives everything from one thread.
  *
  *   bench_mqtt -p PORT -m MODE [-q QOS] [-n MSGS] [-P PUBS] [-S SUBS] [-s SIZE] [-w WINDOW]
  *              [-T THREADS]
@@ -54,7 +55,8 @@ static struct {
     _Atomic uint64_t received;     /* deliveries */
     _Atomic uint64_t *recv_by_pub; /* deliveries of each publisher's messages */
     uint32_t *lat_us;              /* one per delivery */
-    size_t nlat, cap_lat;
+    _Atomic size_t nlat;           /* slots taken in lat_us (may pass cap_lat) */
+    size_t cap_lat;
     int connected, subscribed;
     atomic_bool stop;
     atomic_bool pub_waiting; /* the publisher thread sleeps on wake_fd */
@@ -102,7 +104,8 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
         uint64_t one = 1;
         if (write(g.wake_fd, &one, sizeof one) < 0) perror("eventfd");
     }
-    if (g.nlat < g.cap_lat) g.lat_us[g.nlat++] = (uint32_t)((now_ns() - t0) / 1000);
+    size_t slot = atomic_fetch_add_explicit(&g.nlat, 1, memory_order_relaxed);
+    if (slot < g.cap_lat) g.lat_us[slot] = (uint32_t)((now_ns() - t0) / 1000);
 }
 
 static void on_publish(struct mosquitto *m, void *arg, int mid)
@@ -262,14 +265,23 @@ static void run_flow(void)
     g.cap_lat = expected;
     g.lat_us = malloc(expected * sizeof *g.lat_us);
     struct driver pd = {pubs, g.npub, true, calloc(1, (size_t)g.size), pfd};
-    struct driver sd = {subs, g.nsub, false, NULL, pfd + g.npub + 1};
-    pthread_t th;
-    g.wake_fd = g.threads > 1 ? eventfd(0, EFD_NONBLOCK) : -1;
-    bool threaded = g.wake_fd >= 0 && pthread_create(&th, NULL, drive, &sd) == 0;
-    if (!threaded && g.wake_fd >= 0) {
-        close(g.wake_fd);
-        g.wake_fd = -1;
+    /* Subscribers are split over threads - 1 threads, in contiguous slices. */
+    int nth = g.threads > 1 ? (g.threads - 1 < g.nsub ? g.threads - 1 : g.nsub) : 0;
+    struct driver *sd = calloc((size_t)(nth ? nth : 1), sizeof *sd);
+    pthread_t *th = calloc((size_t)(nth ? nth : 1), sizeof *th);
+    g.wake_fd = nth ? eventfd(0, EFD_NONBLOCK) : -1;
+    int started = 0;
+    for (int i = 0, first = 0; g.wake_fd >= 0 && i < nth; i++) {
+        int n = g.nsub / nth + (i < g.nsub % nth);
+        sd[i] = (struct driver){subs + first, n, false, NULL, pfd + g.npub + 1 + first};
+        first += n;
+        if (pthread_create(&th[i], NULL, drive, &sd[i]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            exit(1);
+        }
+        started++;
     }
+    bool threaded = started > 0;
     int64_t t0 = now_ns(), last_progress = t0;
     uint64_t last_received = 0, received = 0;
     while ((received = atomic_load(&g.received)) < expected &&
@@ -288,11 +300,15 @@ static void run_flow(void)
     }
     int64_t t1 = received < expected ? last_progress : now_ns();
     atomic_store(&g.stop, true);
-    if (threaded) pthread_join(th, NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    free(sd);
     double secs = (double)(t1 - t0) / 1e9;
-    qsort(g.lat_us, g.nlat, sizeof *g.lat_us, cmp_u32);
-    uint32_t p50 = g.nlat ? g.lat_us[g.nlat / 2] : 0;
-    uint32_t p99 = g.nlat ? g.lat_us[g.nlat * 99 / 100] : 0;
+    size_t nlat = g.nlat < g.cap_lat ? g.nlat : g.cap_lat;
+    qsort(g.lat_us, nlat, sizeof *g.lat_us, cmp_u32);
+    uint32_t p50 = nlat ? g.lat_us[nlat / 2] : 0;
+    uint32_t p99 = nlat ? g.lat_us[nlat * 99 / 100] : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
