@@ -91,6 +91,8 @@ void ob_http_get_options(struct ob_http_options *o)
 int ob_http_register_module(const struct ob_http_module *m)
 {
     if (!m || !m->init) return OB_EINVAL;
+    for (size_t i = 0; i < g_nmodules; i++)
+        if (g_modules[i] == m) return 0; /* a second server in the same process */
     if (g_nmodules == sizeof g_modules / sizeof g_modules[0]) return OB_ELIMIT;
     g_modules[g_nmodules++] = m;
     return 0;

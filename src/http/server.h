@@ -105,9 +105,9 @@ struct ob_http_module {
     ob_http_module_init init; /* nonzero return: the listener fails to start */
 };
 
-/* Adds a module for listeners started after this call (embedders, tests). m is
- * borrowed (static storage). Up to 32; OB_ELIMIT beyond. Not thread-safe: call before
- * the loop runs. */
+/* Adds a module for listeners started after this call (the server, embedders, tests).
+ * m is borrowed (static storage); adding one already added does nothing. Up to 32;
+ * OB_ELIMIT beyond. Not thread-safe: call before the loop runs. */
 int ob_http_register_module(const struct ob_http_module *m);
 /* Removes every run-time module (tests). */
 void ob_http_clear_modules(void);

@@ -162,6 +162,8 @@ static int start_listeners(struct ob_server *s)
 {
     struct ob_buf up = OB_BUF_INIT;
     int rc = 0;
+    for (size_t i = 0; ob_server_http_modules[i] && !rc; i++)
+        rc = ob_http_register_module(ob_server_http_modules[i]);
     for (int i = 0; i < OB_NLISTENERS && !rc; i++) {
         const struct ob_listen_config *l = &s->cfg.listeners[i];
         const char *name = ob_listener_names[i];

@@ -27,6 +27,10 @@ struct ob_server;
 /* Every protocol adapter in this build, NULL-terminated; listeners.<name> binds to the
  * adapter whose name matches. */
 extern const struct ob_protocol *const ob_server_protocols[];
+/* HTTP modules of adapters (e.g. MQTT over WebSocket at /mqtt), NULL-terminated;
+ * registered with the http layer before any listener starts. */
+struct ob_http_module;
+extern const struct ob_http_module *const ob_server_http_modules[];
 
 /* Loads the config and starts everything. Config errors go to diag (OB_ECONFIG);
  * start-up errors (a port in use, a data dir that cannot be opened) are logged and

@@ -55,7 +55,6 @@ static const struct ob_mqtt_out tcp_out = {
 static int listener_init(void **state, const struct ob_proto_host *host)
 {
     struct ob_mqtt_broker *b = NULL;
-    ob_mqtt_ws_link();
     int rc = ob_mqtt_broker_acquire(&b, host);
     *state = b;
     return rc;

@@ -65,8 +65,9 @@ void ob_mqtt_conn_closed(struct ob_mqtt_conn *c, int status);
 
 /* The "mqtt" adapter for the network layer. */
 extern const struct ob_protocol ob_mqtt_protocol;
-/* Links MQTT over WebSocket (ws.c: /mqtt on the http listener) into a program; the
- * adapter calls it so that the two always come together. Does nothing at run time. */
-void ob_mqtt_ws_link(void);
+/* MQTT over WebSocket (ws.c): the http module mounting /mqtt on every http listener
+ * started after it is registered (ob_http_register_module; the server does so). */
+struct ob_http_module;
+extern const struct ob_http_module ob_mqtt_ws_module;
 
 #endif

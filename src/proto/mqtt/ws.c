@@ -5,11 +5,9 @@
  * (a message may hold part of a packet or several); every packet we send is one
  * binary message.
  *
- * The module is registered at program start (a constructor) with
- * ob_http_register_module: the HTTP layer's built-in table (src/http/modules.h) lives in
- * the http library, which cannot link the MQTT library (MQTT stands on HTTP), and the
- * http listener starts before the mqtt one, so registering later would be too late.
- * The constructor runs whenever this adapter is linked in (adapter.c refers to it).
+ * The module is ob_mqtt_ws_module: the HTTP layer's built-in table (src/http/modules.h)
+ * lives in the http library, which cannot link the MQTT library (MQTT stands on HTTP),
+ * so the server registers it (src/server/protocols.c) before it starts any listener.
  *
  * Authentication: a CONNECT with a user name or password is checked like over TCP; one
  * without credentials gets the principal the HTTP layer authenticated for the upgrade
@@ -115,11 +113,4 @@ static int mod_init(struct ob_http_router *r, const struct ob_proto_host *host)
     return rc;
 }
 
-static const struct ob_http_module ws_module = {"mqtt", mod_init};
-
-__attribute__((constructor)) static void register_ws(void)
-{
-    ob_http_register_module(&ws_module);
-}
-
-void ob_mqtt_ws_link(void) {}
+const struct ob_http_module ob_mqtt_ws_module = {"mqtt", mod_init};
