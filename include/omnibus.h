@@ -111,10 +111,17 @@ const struct ob_header *ob_msg_header_get(const struct ob_msg *m, const char *na
  * Subjects are tokens separated by '.', each token non-empty, of bytes other than
  * '.', ' ', NUL and (in concrete subjects) the wildcards. In filters, '*' matches
  * exactly one token and '>' (last token only) one or more tokens.
+ * A subject whose first token begins with '$' is a system subject ($SYS..., internal
+ * records): a filter starting with a wildcard ('>', '*.x') does not match it, one that
+ * names its first token ('$SYS.>') does. This holds for subscriptions, stream subjects
+ * and consumer filters alike.
  */
 bool ob_subject_valid(struct ob_slice subject);
 bool ob_filter_valid(struct ob_slice filter);
 bool ob_subject_matches(struct ob_slice filter, struct ob_slice subject);
+bool ob_subject_is_system(struct ob_slice subject);
+/* Token matching without the system-subject rule (permission patterns: '>' is all). */
+bool ob_subject_matches_all(struct ob_slice filter, struct ob_slice subject);
 
 /* ---- the bus --------------------------------------------------------------------- */
 struct ob_bus;

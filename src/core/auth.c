@@ -434,7 +434,7 @@ static bool rule_matches(const struct rule *r, enum ob_action act, struct ob_sli
         struct ob_slice pat = ob_slice_str(r->subjects[i]);
         bool m;
         if (act == OB_ACT_PUBLISH)
-            m = ob_subject_matches(pat, subject);
+            m = ob_subject_matches_all(pat, subject);
         else if (r->effect == OB_RULE_ALLOW)
             m = ob_filter_covers(pat, subject);
         else

@@ -4,6 +4,14 @@
  * A subject is '.'-separated non-empty tokens. A token may hold any byte except '.',
  * space, tab, CR, LF and NUL; in a concrete subject it may not be exactly "*" or ">".
  * In a filter "*" matches one token and ">" (last only) matches one or more.
+ *
+ * System subjects: a subject whose first token begins with '$' ($SYS statistics, the
+ * MQTT broker's "$mqtt#" records) is not matched by a filter whose first token is a
+ * wildcard, only by one that names that token ("$SYS.>"). It is MQTT's rule for '$'
+ * topics (MQTT-4.7.2-1) made the core's, so that ">" means "every application
+ * subject" for every subscriber, stream and consumer, and internal records never leak
+ * to a REST, SSE or embedded subscriber on ">". Permission patterns (auth.c) are not
+ * filters in that sense and use ob_subject_matches_all.
  */
 #include <omnibus.h>
 
@@ -70,7 +78,24 @@ static size_t token_len(struct ob_slice s, size_t i)
     return j - i;
 }
 
+bool ob_subject_is_system(struct ob_slice subject)
+{
+    return subject.n && subject.p[0] == '$';
+}
+
+static bool wild_first(struct ob_slice filter)
+{
+    return filter.n && (filter.p[0] == '*' || filter.p[0] == '>') &&
+           (filter.n == 1 || filter.p[1] == '.');
+}
+
 bool ob_subject_matches(struct ob_slice filter, struct ob_slice subject)
+{
+    if (ob_subject_is_system(subject) && wild_first(filter)) return false;
+    return ob_subject_matches_all(filter, subject);
+}
+
+bool ob_subject_matches_all(struct ob_slice filter, struct ob_slice subject)
 {
     size_t fi = 0, si = 0;
     while (fi < filter.n && si < subject.n) {

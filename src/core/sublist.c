@@ -190,6 +190,21 @@ static void match_from(struct ob_sublist *sl, struct ob_sublist_node *n, struct 
     if (c) match_from(sl, c, subject, pos);
 }
 
+/* A system subject ('$' first) is matched only through the root's literal child of its
+ * first token: the root's '*' and '>' do not match it (see subject.c). */
+static void match_root(struct ob_sublist *sl, struct ob_slice subject)
+{
+    if (!ob_subject_is_system(subject)) {
+        match_from(sl, sl->root, subject, 0);
+        return;
+    }
+    size_t pos = 0;
+    struct ob_slice tok;
+    if (!next_token(subject, &pos, &tok)) return;
+    struct ob_sublist_node *c = ob_map_get(&sl->root->children, tok);
+    if (c) match_from(sl, c, subject, pos);
+}
+
 struct ob_sublist_result ob_sublist_match(struct ob_sublist *sl, struct ob_slice subject)
 {
     struct cache_entry *e = ob_map_get(&sl->cache, subject);
@@ -199,7 +214,7 @@ struct ob_sublist_result ob_sublist_match(struct ob_sublist *sl, struct ob_slice
     }
     sl->misses++;
     sl->scratch.n = 0;
-    if (subject.n) match_from(sl, sl->root, subject, 0);
+    if (subject.n) match_root(sl, subject);
     if (sl->cache.count >= CACHE_MAX) cache_clear(sl);
     e = ob_xmalloc(sizeof *e);
     e->subject = ob_slice_dup(subject);

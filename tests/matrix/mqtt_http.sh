@@ -10,6 +10,11 @@ mp=$(ob_free_port)
 ob_start --no-default-listeners --set listeners.http=127.0.0.1:$hp --set listeners.mqtt=127.0.0.1:$mp
 ob_wait_log 'msg="listeners up"' 10
 
+# An SSE subscriber on ">" (every subject) for the whole test: it must never see the
+# MQTT broker's internal records ($mqtt#.retained.*, $mqtt#.sessions; system subjects).
+curl -sN --max-time 30 "http://127.0.0.1:$hp/v1/subscribe?subject=>" >"$T/all.out" 2>&1 &
+all=$!
+
 # MQTT -> SSE
 curl -sN --max-time 15 "http://127.0.0.1:$hp/v1/subscribe?subject=matrix.>" >"$T/sse.out" 2>&1 &
 sse=$!
@@ -49,6 +54,23 @@ for want in '"topic":"matrix/from/rest"' '"payload":"hello from rest"' \
     '"content-type":"text/plain"' '"correlation-data":"cid-2"' '"colour":"red"'; do
     echo "$out" | grep -qF "$want" || ob_fail "MQTT message lacks $want: $out"
 done
+# Records the broker writes: a retained message and a persistent session's record.
+mosquitto_pub -V mqttv5 -p "$mp" -q 1 -r -t matrix/kept -m 'retained one' ||
+    ob_fail "retained publish failed"
+timeout 10 mosquitto_sub -V mqttv5 -p "$mp" -q 1 -i keeper -x 600 -c -t 'matrix/none' -W 1 \
+    >/dev/null 2>&1
+curl -sf -d 'marker' "http://127.0.0.1:$hp/v1/subjects/matrix.marker" >/dev/null ||
+    ob_fail "REST marker publish failed"
+i=0
+until grep -q '"subject":"matrix.marker"' "$T/all.out"; do
+    i=$((i + 1)); [ $i -gt 100 ] && ob_fail "SSE on > never got the marker: $(cat "$T/all.out")"; sleep 0.1
+done
+grep -q '"subject":"matrix.kept"' "$T/all.out" || ob_fail "SSE on > missed the retained publish"
+if grep -qF '$mqtt#' "$T/all.out"; then
+    ob_fail "SSE on > saw internal records: $(grep -F '$mqtt#' "$T/all.out" | head -3)"
+fi
+kill "$all" 2>/dev/null
+
 # /metrics counted what crossed: messages in and out per protocol.
 metrics=$(curl -sf "http://127.0.0.1:$hp/metrics") || ob_fail "/metrics failed"
 for fam in 'omnibus_messages_total{protocol="mqtt",direction="in"}' \

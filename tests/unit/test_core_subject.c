@@ -48,18 +48,52 @@ static void test_match_table(void **state)
         const char *f, *s;
         bool m;
     } t[] = {
-        {"a", "a", true},         {"a", "b", false},         {"a", "a.b", false},
-        {"a.b", "a", false},      {"*", "a", true},          {"*", "a.b", false},
-        {">", "a", true},         {">", "a.b.c", true},      {"a.>", "a", false},
-        {"a.>", "a.b", true},     {"a.>", "a.b.c", true},    {"a.*", "a.b", true},
-        {"a.*", "a.b.c", false},  {"*.b", "a.b", true},      {"*.b", "a.c", false},
-        {"a.*.c", "a.b.c", true}, {"a.*.c", "a.b.d", false}, {"*.*.>", "a.b", false},
-        {"*.*.>", "a.b.c", true}, {"ab", "a", false},        {"a", "ab", false},
-        {"a.b", "a.bc", false},   {"a.bc", "a.b", false},    {"*.>", "x.y", true},
+        {"a", "a", true},
+        {"a", "b", false},
+        {"a", "a.b", false},
+        {"a.b", "a", false},
+        {"*", "a", true},
+        {"*", "a.b", false},
+        {">", "a", true},
+        {">", "a.b.c", true},
+        {"a.>", "a", false},
+        {"a.>", "a.b", true},
+        {"a.>", "a.b.c", true},
+        {"a.*", "a.b", true},
+        {"a.*", "a.b.c", false},
+        {"*.b", "a.b", true},
+        {"*.b", "a.c", false},
+        {"a.*.c", "a.b.c", true},
+        {"a.*.c", "a.b.d", false},
+        {"*.*.>", "a.b", false},
+        {"*.*.>", "a.b.c", true},
+        {"ab", "a", false},
+        {"a", "ab", false},
+        {"a.b", "a.bc", false},
+        {"a.bc", "a.b", false},
+        {"*.>", "x.y", true},
+        /* system subjects: a leading wildcard does not reach them, a named token does */
+        {">", "$SYS.x", false},
+        {"*.x", "$SYS.x", false},
+        {"*", "$SYS", false},
+        {"$SYS.>", "$SYS.x", true},
+        {"$SYS.*", "$SYS.x", true},
+        {"$SYS", "$SYS", true},
+        {">", "$mqtt#.sessions", false},
+        {"$mqtt#.>", "$mqtt#.sessions", true},
+        {">", "a.$SYS", true},
+        {"a.*", "a.$b", true},
+        {"**.x", "$a.x", false},
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
         if (matches(t[i].f, t[i].s) != t[i].m) fail_msg("%s vs %s", t[i].f, t[i].s);
     }
+    /* Permission patterns match system subjects like any other. */
+    assert_true(ob_subject_matches_all(ob_slice_str(">"), ob_slice_str("$SYS.x")));
+    assert_true(ob_subject_matches_all(ob_slice_str("*.x"), ob_slice_str("$SYS.x")));
+    assert_false(ob_subject_matches_all(ob_slice_str("a.>"), ob_slice_str("$SYS.x")));
+    assert_true(ob_subject_is_system(ob_slice_str("$SYS")));
+    assert_false(ob_subject_is_system(ob_slice_str("a.$SYS")));
 }
 
 /* Naive reference: split both on '.', compare token by token. */
@@ -69,6 +103,7 @@ static bool naive(const char *f, const char *s)
     snprintf(fb, sizeof fb, "%s", f);
     snprintf(sb, sizeof sb, "%s", s);
     char *ft = strtok_r(fb, ".", &fs), *st = strtok_r(sb, ".", &ss);
+    if (st[0] == '$' && (!strcmp(ft, "*") || !strcmp(ft, ">"))) return false;
     while (ft && st) {
         if (!strcmp(ft, ">")) return true;
         if (strcmp(ft, "*") && strcmp(ft, st)) return false;
@@ -80,11 +115,11 @@ static bool naive(const char *f, const char *s)
 
 static void random_name(char *out, bool filter, unsigned *seed)
 {
-    static const char *tokens[] = {"a", "b", "c", "orders", "eu"};
+    static const char *tokens[] = {"a", "b", "c", "orders", "$SYS", "eu"};
     int n = 1 + rand_r(seed) % 4;
     out[0] = 0;
     for (int i = 0; i < n; i++) {
-        const char *t = tokens[rand_r(seed) % 5];
+        const char *t = tokens[rand_r(seed) % 6];
         if (filter && rand_r(seed) % 4 == 0) t = "*";
         if (filter && i == n - 1 && rand_r(seed) % 5 == 0) t = ">";
         strcat(out, i ? "." : "");
@@ -159,12 +194,38 @@ static void test_sublist_basics(void **state)
     ob_sublist_release(&sl);
 }
 
+/* A subscriber on ">" (REST, SSE, the C API) does not see system subjects such as the
+ * MQTT broker's records; one that names "$mqtt#" or "$SYS" does. */
+static void test_sublist_system(void **state)
+{
+    (void)state;
+    struct ob_sublist sl;
+    ob_sublist_init(&sl);
+    int all, star, sys, sysall, mq;
+    ob_sublist_insert(&sl, ob_slice_str(">"), &all);
+    ob_sublist_insert(&sl, ob_slice_str("*.broker.>"), &star);
+    ob_sublist_insert(&sl, ob_slice_str("$SYS.>"), &sys);
+    ob_sublist_insert(&sl, ob_slice_str("$SYS.broker.*"), &sysall);
+    ob_sublist_insert(&sl, ob_slice_str("$mqtt#.sessions"), &mq);
+    struct ob_sublist_result r = ob_sublist_match(&sl, ob_slice_str("$SYS.broker.uptime"));
+    assert_int_equal(r.n, 2);
+    assert_true((r.items[0] == &sys && r.items[1] == &sysall) ||
+                (r.items[0] == &sysall && r.items[1] == &sys));
+    r = ob_sublist_match(&sl, ob_slice_str("$mqtt#.sessions"));
+    assert_int_equal(r.n, 1);
+    assert_ptr_equal(r.items[0], &mq);
+    r = ob_sublist_match(&sl, ob_slice_str("$mqtt#.retained.a"));
+    assert_int_equal(r.n, 0);
+    r = ob_sublist_match(&sl, ob_slice_str("x.broker.uptime"));
+    assert_int_equal(r.n, 2);
+    ob_sublist_release(&sl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_syntax),
-        cmocka_unit_test(test_match_table),
-        cmocka_unit_test(test_sublist_basics),
+        cmocka_unit_test(test_syntax),          cmocka_unit_test(test_match_table),
+        cmocka_unit_test(test_sublist_basics),  cmocka_unit_test(test_sublist_system),
         cmocka_unit_test(test_random_vs_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

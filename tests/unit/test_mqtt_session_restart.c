@@ -160,11 +160,44 @@ static void test_retained_survives_restart(void **state)
     env_close(&e);
 }
 
+/* "mqtt_msgs" captures ">", which does not reach '$' subjects: a durable subscription to
+ * "$app/#" still queues what is published while its session is offline, across a
+ * restart (the stream is told to capture "$app.>"). */
+static void test_dollar_topic_queued_offline(void **state)
+{
+    (void)state;
+    struct env e;
+    bool present;
+    env_open(&e);
+    struct fake *f = connect_v311(&e, "dollar", false, &present);
+    subscribe(f, OB_MQTT_V311, "$app/#", 1);
+    pump(&e);
+    fake_free(f);
+    publish_bus(&e, "$app.x", "system one");
+    pump(&e);
+    env_close(&e);
+
+    env_open(&e);
+    f = connect_v311(&e, "dollar", false, &present);
+    assert_true(present);
+    pump(&e);
+    struct ob_buf k = OB_BUF_INIT;
+    struct ob_mqtt_packet a;
+    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
+    assert_int_equal(a.type, OB_MQTT_PUBLISH);
+    assert_true(ob_slice_eq_str(a.publish.topic, "$app/x"));
+    assert_true(ob_slice_eq_str(a.publish.payload, "system one"));
+    ob_buf_release(&k);
+    fake_free(f);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_persistent_session_survives_restart),
         cmocka_unit_test(test_retained_survives_restart),
+        cmocka_unit_test(test_dollar_topic_queued_offline),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -291,6 +291,27 @@ static int open_streams(struct ob_mqtt_broker *b)
     return rc;
 }
 
+/* "mqtt_msgs" captures ">", which does not reach system subjects ('$' first, see
+ * omnibus.h): a durable subscription to "$x/..." adds its filter to the stream's
+ * subjects (kept in the stream's meta, so across restarts; never removed: with interest
+ * retention a filter no consumer wants stores nothing). */
+int ob_mqtt_msgs_capture(struct ob_mqtt_broker *b, const char *filter)
+{
+    if (!ob_subject_is_system(ob_slice_str(filter))) return 0;
+    const struct ob_stream_config *cur = ob_stream_config(b->msgs);
+    for (size_t i = 0; i < cur->nsubjects; i++)
+        if (!strcmp(cur->subjects[i], filter)) return 0;
+    struct ob_stream_config sc = *cur;
+    const char **subjects = ob_xmalloc((cur->nsubjects + 1) * sizeof *subjects);
+    memcpy(subjects, cur->subjects, cur->nsubjects * sizeof *subjects);
+    subjects[cur->nsubjects] = filter;
+    sc.subjects = subjects;
+    sc.nsubjects = cur->nsubjects + 1;
+    int rc = ob_stream_update(b->msgs, &sc);
+    free(subjects);
+    return rc;
+}
+
 /* ---- $SYS -------------------------------------------------------------------------- */
 
 static void sys_values(struct ob_mqtt_broker *b, const char *topic[], char val[][32], size_t *n)

@@ -38,7 +38,8 @@
 #define MQTT_STREAM_RETAINED "mqtt_retained"
 #define MQTT_STREAM_SESSIONS "mqtt_sessions"
 /* Internal subjects hold '#', which no MQTT topic maps to, so MQTT clients can neither
- * subscribe to them nor receive them through a wildcard. */
+ * subscribe to them nor receive them through a wildcard; they start with '$', so no
+ * bus subscriber, stream or consumer on ">" sees them (system subjects, omnibus.h). */
 #define MQTT_RETAINED_PREFIX  "$mqtt#.retained."
 #define MQTT_SESSIONS_SUBJECT "$mqtt#.sessions"
 
@@ -225,6 +226,8 @@ void ob_mqtt_sess_destroy(struct msess *s);
 /* Writes the session's record (persistent sessions); cb as for ob_publish (may be NULL). */
 int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg);
 bool ob_mqtt_sess_persistent(const struct msess *s);
+/* Makes "mqtt_msgs" capture a system subject filter ("$x.>") a durable sub needs. */
+int ob_mqtt_msgs_capture(struct ob_mqtt_broker *b, const char *filter);
 int ob_mqtt_publish_internal(struct ob_mqtt_broker *b, struct ob_msg *m, ob_publish_cb cb,
                              void *arg);
 

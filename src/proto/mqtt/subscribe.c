@@ -113,7 +113,8 @@ static int open_part(struct msub *u, int part, const char *filter)
             .ack_wait_ms = UINT32_MAX, /* MQTT resends only on reconnect */
             .max_ack_pending = MQTT_MAX_INFLIGHT,
         };
-        rc = ob_consumer_create(b->msgs, &cc, &cons);
+        rc = ob_mqtt_msgs_capture(b, filter);
+        if (!rc) rc = ob_consumer_create(b->msgs, &cc, &cons);
     }
     if (rc)
         OB_WARN("mqtt", "cannot create consumer", "name=%s error=\"%s\"", name, ob_strerror(rc));
