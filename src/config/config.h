@@ -72,6 +72,18 @@ struct ob_http_config {
     bool gzip;
 };
 
+/* The MQTT broker (struct ob_mqtt_options in src/proto/mqtt/session.h); every key needs
+ * a restart (the broker takes them when it is created). */
+struct ob_mqtt_config {
+    uint64_t max_inflight_messages; /* unacked QoS 1/2 deliveries per client */
+    uint64_t max_queued_messages;   /* deliveries waiting per clean session */
+    uint64_t receive_maximum;       /* v5 Receive Maximum we announce */
+    uint64_t max_keepalive;         /* seconds; v5 larger or 0 -> Server Keep Alive */
+    uint64_t sys_interval_ms;       /* $SYS publishing period; 0: never */
+    uint64_t topic_alias_maximum;   /* inbound topic aliases; 0: none */
+    uint64_t max_packet_size;       /* bytes; 0: limits.max_frame_size */
+};
+
 struct ob_store_config {
     int fsync; /* enum ob_fsync */
     uint64_t fsync_interval_ms;
@@ -100,6 +112,7 @@ struct ob_config {
     struct ob_listen_config listeners[OB_NLISTENERS];
     struct ob_limits_config limits;
     struct ob_http_config http;
+    struct ob_mqtt_config mqtt;
     struct ob_store_config store;
     struct ob_auth_config auth;
     struct ob_stream_decl *streams;

@@ -315,6 +315,45 @@ static const struct field http_fields[] = {
     {0},
 };
 
+/* MQTT broker limits (docs/mqtt.md); all fixed when the broker starts. Ranges follow
+ * the protocol's field widths (u16 for windows, aliases and keepalive; packet size as
+ * the codec's maximum). */
+static const struct field mqtt_fields[] = {
+    {.name = "max_inflight_messages",
+     .kind = F_UINT,
+     FIELD(struct ob_mqtt_config, max_inflight_messages),
+     .min = 1,
+     .max = 65535},
+    {.name = "max_queued_messages",
+     .kind = F_UINT,
+     FIELD(struct ob_mqtt_config, max_queued_messages),
+     .min = 1,
+     .max = 100000000},
+    {.name = "receive_maximum",
+     .kind = F_UINT,
+     FIELD(struct ob_mqtt_config, receive_maximum),
+     .min = 1,
+     .max = 65535},
+    {.name = "max_keepalive",
+     .kind = F_UINT,
+     FIELD(struct ob_mqtt_config, max_keepalive),
+     .min = 1,
+     .max = 65535},
+    {.name = "sys_interval",
+     .kind = F_DURATION,
+     FIELD(struct ob_mqtt_config, sys_interval_ms),
+     .max = 86400000},
+    {.name = "topic_alias_maximum",
+     .kind = F_UINT,
+     FIELD(struct ob_mqtt_config, topic_alias_maximum),
+     .max = 65535},
+    {.name = "max_packet_size",
+     .kind = F_SIZE,
+     FIELD(struct ob_mqtt_config, max_packet_size),
+     .max = 268435460},
+    {0},
+};
+
 static const struct field store_fields[] = {
     {.name = "fsync", .kind = F_ENUM, FIELD(struct ob_store_config, fsync), .names = fsync_names},
     {.name = "fsync_interval_ms",
@@ -444,6 +483,7 @@ static const struct field root_fields[] = {
      FIELD(struct ob_config, http),
      .sub = http_fields,
      .flags = F_RELOAD},
+    {.name = "mqtt", .kind = F_MAP, FIELD(struct ob_config, mqtt), .sub = mqtt_fields},
     {.name = "store", .kind = F_MAP, FIELD(struct ob_config, store), .sub = store_fields},
     {.name = "auth",
      .kind = F_MAP,

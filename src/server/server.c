@@ -6,6 +6,7 @@
 #include "server/server.h"
 
 #include "http/server.h"
+#include "proto/mqtt/session.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -101,6 +102,23 @@ static void apply_http(const struct ob_server *s, const struct ob_config *cfg, b
     else
         ob_http_set_options(&o); /* copies the string */
     ob_buf_release(&cors);
+}
+
+/* Hands the mqtt section to the MQTT broker, which takes it when it is created (the
+ * first MQTT listener or /mqtt mount on the bus): every key needs a restart. */
+static void apply_mqtt(const struct ob_config *cfg)
+{
+    const struct ob_mqtt_config *m = &cfg->mqtt;
+    struct ob_mqtt_options o = {
+        .max_inflight = (uint32_t)m->max_inflight_messages,
+        .max_queued = (uint32_t)m->max_queued_messages,
+        .receive_maximum = (uint16_t)m->receive_maximum,
+        .max_keepalive = (uint16_t)m->max_keepalive,
+        .sys_interval_ms = (uint32_t)m->sys_interval_ms,
+        .alias_max = (uint16_t)m->topic_alias_maximum,
+        .max_packet = (uint32_t)m->max_packet_size,
+    };
+    ob_mqtt_set_options(&o);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */
@@ -341,6 +359,7 @@ static int start(struct ob_server *s)
      * shell's background job starts with SIGINT ignored until a handler is set). */
     open_signals(s);
     apply_http(s, &s->cfg, false);
+    apply_mqtt(&s->cfg);
     rc = start_listeners(s);
     if (rc) return rc;
     OB_INFO("server", "omnibus started", "version=%s data_dir=\"%s\"", OB_VERSION_STRING,

@@ -623,6 +623,63 @@ static void test_http_reloadable(void **state)
     ob_config_release(&b);
 }
 
+static void test_mqtt_keys(void **state)
+{
+    (void)state;
+    struct ob_config cfg;
+    struct ob_diag d = {0};
+    assert_int_equal(ob_config_load(&cfg, NULL, &d), 0);
+    assert_int_equal(cfg.mqtt.max_inflight_messages, 1000);
+    assert_int_equal(cfg.mqtt.max_queued_messages, 100000);
+    assert_int_equal(cfg.mqtt.receive_maximum, 1024);
+    assert_int_equal(cfg.mqtt.max_keepalive, 3600);
+    assert_int_equal(cfg.mqtt.sys_interval_ms, 10000);
+    assert_int_equal(cfg.mqtt.topic_alias_maximum, 64);
+    assert_int_equal(cfg.mqtt.max_packet_size, 0);
+    ob_config_release(&cfg);
+
+    struct ob_config_source s =
+        text_source("mqtt:\n  max_inflight_messages: 20\n  max_queued_messages: 500\n"
+                    "  receive_maximum: 7\n  max_keepalive: 60\n  sys_interval: 0\n"
+                    "  topic_alias_maximum: 0\n  max_packet_size: 64KiB\n");
+    assert_int_equal(ob_config_load(&cfg, &s, &d), 0);
+    assert_int_equal(cfg.mqtt.max_inflight_messages, 20);
+    assert_int_equal(cfg.mqtt.max_queued_messages, 500);
+    assert_int_equal(cfg.mqtt.receive_maximum, 7);
+    assert_int_equal(cfg.mqtt.max_keepalive, 60);
+    assert_int_equal(cfg.mqtt.sys_interval_ms, 0);
+    assert_int_equal(cfg.mqtt.topic_alias_maximum, 0);
+    assert_int_equal(cfg.mqtt.max_packet_size, 64 * 1024);
+    ob_config_release(&cfg);
+
+    char *env[] = {"OMNIBUS_MQTT__RECEIVE_MAXIMUM=99", NULL};
+    const char *sets[] = {"mqtt.sys_interval=30s", "mqtt.max_keepalive=120"};
+    struct ob_config_source o = {.envp = env, .sets = sets, .nsets = 2};
+    assert_int_equal(ob_config_load(&cfg, &o, &d), 0);
+    assert_int_equal(cfg.mqtt.receive_maximum, 99);
+    assert_int_equal(cfg.mqtt.sys_interval_ms, 30000);
+    assert_int_equal(cfg.mqtt.max_keepalive, 120);
+    ob_config_release(&cfg);
+    assert_int_equal(d.nerrors, 0);
+
+    expect_error("mqtt:\n  receive_maximum: 0\n",
+                 "omnibus.yaml:2:20: mqtt.receive_maximum: 0 is out of range [1, 65535]");
+    expect_error("mqtt:\n  max_inflight_messages: 70000\n",
+                 "omnibus.yaml:2:26: mqtt.max_inflight_messages: 70000 is out of range [1, "
+                 "65535]");
+    expect_error("mqtt:\n  max_keepalive: 1h\n",
+                 "omnibus.yaml:2:18: mqtt.max_keepalive: expected a whole number, got \"1h\"");
+    expect_error("mqtt:\n  topic_alias_maximum: 65536\n",
+                 "omnibus.yaml:2:24: mqtt.topic_alias_maximum: 65536 is out of range [0, 65535]");
+    expect_error("mqtt:\n  max_packet_size: 1GiB\n",
+                 "omnibus.yaml:2:20: mqtt.max_packet_size: 1GiB is out of range [0, 268435460]");
+    expect_error("mqtt:\n  sys_interval: 2d\n",
+                 "omnibus.yaml:2:17: mqtt.sys_interval: 2d is out of range [0, 86400000]");
+    expect_error("mqtt:\n  max_inflight: 5\n", "omnibus.yaml:2:3: mqtt.max_inflight: unknown key");
+    /* Not reloadable: the broker takes them when it starts. */
+    assert_false(ob_config_key_reloadable("mqtt.receive_maximum"));
+}
+
 /* The example shipped in the repository must load cleanly. */
 static void test_example_file(void **state)
 {
@@ -663,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_no_default_listeners),
         cmocka_unit_test(test_config_set),
         cmocka_unit_test(test_diff_and_reloadable),
+        cmocka_unit_test(test_mqtt_keys),
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_http_defaults),
         cmocka_unit_test(test_http_values),

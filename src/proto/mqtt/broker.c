@@ -30,6 +30,27 @@
 #include <string.h>
 
 static struct ob_mqtt_broker *brokers;
+static struct ob_mqtt_options g_opt;
+static bool g_opt_set;
+
+void ob_mqtt_default_options(struct ob_mqtt_options *o)
+{
+    *o = (struct ob_mqtt_options){
+        .max_inflight = 1000,
+        .max_queued = 100000,
+        .receive_maximum = 1024,
+        .max_keepalive = 3600,
+        .sys_interval_ms = 10000,
+        .alias_max = 64,
+        .max_packet = 0,
+    };
+}
+
+void ob_mqtt_set_options(const struct ob_mqtt_options *o)
+{
+    g_opt_set = o != NULL;
+    if (o) g_opt = *o;
+}
 
 /* ---- sessions ----------------------------------------------------------------------- */
 
@@ -435,7 +456,9 @@ static void on_tick(uv_timer_t *t)
     ob_mqtt_enter(b);
     ob_mqtt_delete_doomed(b); /* before expiring: what that dooms waits a tick */
     expire_sessions(b, now);
-    if (now - b->last_sys_ns >= MQTT_SYS_INTERVAL_S * OB_NS_PER_SEC) ob_mqtt_broker_publish_sys(b);
+    if (b->opt.sys_interval_ms &&
+        now - b->last_sys_ns >= (int64_t)b->opt.sys_interval_ms * OB_NS_PER_MS)
+        ob_mqtt_broker_publish_sys(b);
     ob_mqtt_leave(b);
 }
 
@@ -453,6 +476,10 @@ int ob_mqtt_broker_acquire(struct ob_mqtt_broker **out, const struct ob_proto_ho
     b->bus = host->bus;
     b->auth = host->auth;
     b->limits = host->limits;
+    if (g_opt_set)
+        b->opt = g_opt;
+    else
+        ob_mqtt_default_options(&b->opt);
     b->loop = ob_bus_uv_loop(host->bus);
     b->start_ns = ob_mono_ns();
     b->last_sys_ns = b->start_ns;

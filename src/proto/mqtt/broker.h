@@ -49,13 +49,6 @@
 #define MQTT_H_ORIGIN "mqtt-origin"
 #define MQTT_H_FORMAT "mqtt-payload-format"
 
-#define MQTT_MAX_INFLIGHT   1000u   /* our cap on unacked QoS 1/2 deliveries per client */
-#define MQTT_MAX_QUEUED     100000u /* deliveries waiting for the window, per session */
-#define MQTT_MAX_PENDING_IN 1024u   /* publisher acks awaiting the store before we pause */
-#define MQTT_ALIAS_MAX      64u     /* topic aliases we accept from a client */
-#define MQTT_MAX_KEEPALIVE  3600u   /* v5: larger (or 0) is answered with server keepalive */
-#define MQTT_SYS_INTERVAL_S 10
-
 struct msess;
 struct ob_mqtt_conn;
 
@@ -63,6 +56,7 @@ struct ob_mqtt_broker {
     struct ob_bus *bus;
     struct ob_auth *const *auth;
     const struct ob_net_limits *limits;
+    struct ob_mqtt_options opt; /* copied at creation (config mqtt.*) */
     uv_loop_t *loop;
     unsigned refs;
     struct ob_stream *msgs, *retained, *sessions;
@@ -208,7 +202,7 @@ struct ob_mqtt_conn {
     bool problem_info;
     struct will *will;
     /* topic aliases */
-    char **in_alias;         /* MQTT_ALIAS_MAX + 1 entries, allocated at the first alias */
+    char **in_alias;         /* opt.alias_max + 1 entries, allocated at the first alias */
     struct ob_map out_alias; /* topic -> alias number (as uintptr_t) */
     char **out_alias_keys;
     uint16_t out_alias_n;

@@ -27,7 +27,7 @@ static void conn_free(struct ob_mqtt_conn *c)
 {
     ob_mqtt_decoder_release(&c->dec);
     ob_buf_release(&c->stash);
-    for (size_t i = 0; c->in_alias && i <= MQTT_ALIAS_MAX; i++)
+    for (size_t i = 0; c->in_alias && i <= c->b->opt.alias_max; i++)
         free(c->in_alias[i]);
     free(c->in_alias);
     for (size_t i = 0; i < c->out_alias_n; i++)
@@ -251,7 +251,9 @@ struct ob_mqtt_conn *ob_mqtt_conn_new(struct ob_mqtt_broker *b, const struct ob_
     c->out = out;
     c->ctx = ctx;
     c->recv_max = 65535;
-    uint64_t limit = b->limits ? b->limits->max_frame_size : 0;
+    uint64_t limit = b->opt.max_packet ? b->opt.max_packet
+                     : b->limits       ? b->limits->max_frame_size
+                                       : 0;
     ob_mqtt_decoder_init(&c->dec, 0, limit && limit < OB_MQTT_MAX_PACKET ? (uint32_t)limit : 0);
     c->ptail = &c->phead;
     c->last_rx_ns = ob_mono_ns();

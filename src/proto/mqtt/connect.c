@@ -21,9 +21,11 @@ static void send_connack(struct ob_mqtt_conn *c, uint8_t reason, bool present)
     if (c->version == OB_MQTT_V5 && reason == 0) {
         struct ob_mqtt_props *pr = &p.props;
         pr->present |= 1ull << OB_MQTT_PROP_RECEIVE_MAXIMUM;
-        pr->receive_maximum = MQTT_MAX_PENDING_IN;
-        pr->present |= 1ull << OB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM;
-        pr->topic_alias_maximum = MQTT_ALIAS_MAX;
+        pr->receive_maximum = c->b->opt.receive_maximum;
+        if (c->b->opt.alias_max) { /* absent means 0 (MQTT-3.2.2.3.8) */
+            pr->present |= 1ull << OB_MQTT_PROP_TOPIC_ALIAS_MAXIMUM;
+            pr->topic_alias_maximum = c->b->opt.alias_max;
+        }
         if (c->dec.max_packet_size) {
             pr->present |= 1ull << OB_MQTT_PROP_MAXIMUM_PACKET_SIZE;
             pr->maximum_packet_size = c->dec.max_packet_size;
@@ -50,8 +52,9 @@ static void refuse(struct ob_mqtt_conn *c, uint8_t v5, uint8_t v3)
 static void set_keepalive(struct ob_mqtt_conn *c)
 {
     uint32_t ka = c->keepalive;
-    if (c->version == OB_MQTT_V5 && (ka == 0 || ka > MQTT_MAX_KEEPALIVE)) {
-        ka = MQTT_MAX_KEEPALIVE;
+    uint16_t max = c->b->opt.max_keepalive;
+    if (c->version == OB_MQTT_V5 && (ka == 0 || ka > max)) {
+        ka = max;
         c->server_keepalive = (uint16_t)ka;
     }
     /* 1.5 times the keepalive (MQTT-3.1.2-24); 0 means none. */

@@ -100,7 +100,7 @@ void ob_mqtt_pend_flush(struct ob_mqtt_conn *c)
         pend_free(p);
         ob_mqtt_conn_drop(c);
     }
-    if (c->paused && c->state == C_LIVE && c->npend < MQTT_MAX_PENDING_IN / 2 &&
+    if (c->paused && c->state == C_LIVE && c->npend < c->b->opt.receive_maximum / 2 &&
         ob_mqtt_conn_usable(c)) {
         c->paused = false;
         if (c->out->resume) c->out->resume(c->ctx);
@@ -206,11 +206,11 @@ static bool resolve_topic(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *p
     *topic = pkt->publish.topic;
     if (!ob_mqtt_props_has(&pkt->props, OB_MQTT_PROP_TOPIC_ALIAS)) return true;
     uint16_t a = pkt->props.topic_alias;
-    if (a == 0 || a > MQTT_ALIAS_MAX) {
+    if (a == 0 || a > c->b->opt.alias_max) {
         ob_mqtt_conn_fail(c, OB_MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
         return false;
     }
-    if (!c->in_alias) c->in_alias = ob_xcalloc(MQTT_ALIAS_MAX + 1, sizeof *c->in_alias);
+    if (!c->in_alias) c->in_alias = ob_xcalloc(c->b->opt.alias_max + 1u, sizeof *c->in_alias);
     if (topic->n) {
         free(c->in_alias[a]);
         c->in_alias[a] = ob_slice_dup(*topic);
@@ -234,7 +234,7 @@ static void ack_now(struct ob_mqtt_conn *c, uint8_t qos, uint16_t pid, uint8_t r
 
 static bool flow_ok(struct ob_mqtt_conn *c)
 {
-    if (c->npend < MQTT_MAX_PENDING_IN) return true;
+    if (c->npend < c->b->opt.receive_maximum) return true;
     if (c->version == OB_MQTT_V5) { /* the client ignored our receive maximum */
         ob_mqtt_conn_fail(c, OB_MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
         return false;
@@ -257,7 +257,7 @@ static void publish_msg(struct ob_mqtt_conn *c, const struct ob_mqtt_publish *pu
     if (pub->retain) pend_publish(b, p, m, true);
     if (pub->qos == 2) pend_save(c, p); /* the packet id, durable with the message */
     ob_mqtt_pend_ready(p);
-    if (c->npend >= MQTT_MAX_PENDING_IN && !c->paused && c->out->pause) {
+    if (c->npend >= c->b->opt.receive_maximum && !c->paused && c->out->pause) {
         c->paused = true;
         c->out->pause(c->ctx);
     }

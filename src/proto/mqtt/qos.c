@@ -228,7 +228,8 @@ void ob_mqtt_pump(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
     if (!c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
-    size_t window = c->recv_max < MQTT_MAX_INFLIGHT ? c->recv_max : MQTT_MAX_INFLIGHT;
+    size_t max = c->b->opt.max_inflight;
+    size_t window = c->recv_max < max ? c->recv_max : max;
     while (s->qhead && s->ninflight < window) {
         if (c->out->congested && c->out->congested(c->ctx)) return;
         struct outmsg *o = s->qhead;
@@ -292,7 +293,7 @@ void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct o
         if (cons) ob_consumer_ack(cons, seq, NULL, NULL);
         return;
     }
-    if (s->nqueued >= MQTT_MAX_QUEUED && !cons) {
+    if (s->nqueued >= c->b->opt.max_queued && !cons) {
         /* Counted in $SYS/broker/messages/dropped; logged once per 1000, not per message. */
         if (c->b->dropped++ % 1000 == 0)
             OB_WARN("mqtt", "session queue full, messages dropped", "client=%s dropped=%llu", s->id,

@@ -44,13 +44,31 @@ struct ob_mqtt_out {
 struct ob_mqtt_broker;
 struct ob_mqtt_conn;
 
+/* The broker's limits (config keys mqtt.*, docs/configuration.md). */
+struct ob_mqtt_options {
+    uint32_t max_inflight;    /* unacked QoS 1/2 deliveries per client (1..65535) */
+    uint32_t max_queued;      /* deliveries waiting for the window, per clean session */
+    uint16_t receive_maximum; /* v5 Receive Maximum we announce; publisher acks awaiting
+                                 the store before we pause reading */
+    uint16_t max_keepalive;   /* s; v5 asking for more (or 0) gets Server Keep Alive */
+    uint32_t sys_interval_ms; /* $SYS publishing period; 0: never */
+    uint16_t alias_max;       /* topic aliases accepted from a client; 0: none */
+    uint32_t max_packet;      /* bytes; 0: limits.max_frame_size */
+};
+
+/* Sets the options brokers created afterwards take (the server calls it before it
+ * starts its listeners; NULL: the defaults). Process-wide, like the http layer's
+ * options; a running broker keeps what it was created with. */
+void ob_mqtt_set_options(const struct ob_mqtt_options *o);
+void ob_mqtt_default_options(struct ob_mqtt_options *o);
+
 /* The broker of host->bus (created on first use: declares its streams and reloads the
  * persistent sessions); one reference per call. */
 int ob_mqtt_broker_acquire(struct ob_mqtt_broker **out, const struct ob_proto_host *host);
 /* Drops a reference. The last one frees the broker's memory without touching the bus,
  * which may already be closed (the server closes the bus before its listeners). */
 void ob_mqtt_broker_release(struct ob_mqtt_broker *b);
-/* Publishes the $SYS statistics now (the broker also does so every 10 s). */
+/* Publishes the $SYS statistics now (the broker also does so every sys_interval). */
 void ob_mqtt_broker_publish_sys(struct ob_mqtt_broker *b);
 
 struct ob_mqtt_conn *ob_mqtt_conn_new(struct ob_mqtt_broker *b, const struct ob_mqtt_out *out,

@@ -111,7 +111,7 @@ static int open_part(struct msub *u, int part, const char *filter)
             .deliver = OB_DELIVER_NEW,
             .ack = OB_ACK_EACH,
             .ack_wait_ms = UINT32_MAX, /* MQTT resends only on reconnect */
-            .max_ack_pending = MQTT_MAX_INFLIGHT,
+            .max_ack_pending = b->opt.max_inflight,
         };
         rc = ob_mqtt_msgs_capture(b, filter);
         if (!rc) rc = ob_consumer_create(b->msgs, &cc, &cons);
