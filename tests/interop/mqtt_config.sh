@@ -1,0 +1,82 @@
+# mqtt_config.sh — the mqtt.* config keys as MQTT clients see them: a paho v5 client
+# reads the changed Receive Maximum, Topic Alias Maximum, Maximum Packet Size and Server
+# Keep Alive from the CONNACK; a raw client checks that the alias and packet limits are
+# enforced (DISCONNECT 0x94 / 0x95) and that a 3.1.1 keepalive above the cap is kept.
+. "$OB_SRC/tests/lib/common.sh"
+ob_setup
+port=$(ob_free_port)
+ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port" \
+    --set mqtt.receive_maximum=17 --set mqtt.topic_alias_maximum=3 \
+    --set mqtt.max_packet_size=2KiB --set mqtt.max_keepalive=30 \
+    --set mqtt.max_inflight_messages=2
+ob_wait_log 'msg="listeners up"'
+MQTT_PORT=$port timeout 60 /usr/bin/python3 - <<'PY' || ob_fail "mqtt config cases failed"
+import os, sys, threading
+import paho.mqtt.client as mqtt
+sys.path.insert(0, os.path.join(os.environ["OB_SRC"], "tests/interop/mqtt"))
+from raw import DISCONNECT, PUBACK, Raw
+port = int(os.environ["MQTT_PORT"])
+
+got = {}
+done = threading.Event()
+def on_connect(c, u, flags, rc, props=None):
+    got["rc"] = rc
+    got["props"] = props
+    done.set()
+c = mqtt.Client(client_id="cfg", protocol=mqtt.MQTTv5)
+c.on_connect = on_connect
+c.connect("127.0.0.1", port, keepalive=600)  # above the cap: Server Keep Alive 30
+c.loop_start()
+assert done.wait(10), "no CONNACK"
+c.loop_stop()
+c.disconnect()
+p = got["props"]
+assert got["rc"] == 0, got
+assert p.ReceiveMaximum == 17, p
+assert p.TopicAliasMaximum == 3, p
+assert p.MaximumPacketSize == 2048, p
+assert p.ServerKeepAlive == 30, p
+print("ok paho_v5_connack_properties")
+
+r = Raw(5)
+r.connect_ok(keepalive=10)  # below the cap: no Server Keep Alive
+r.close()
+r = Raw(5)
+_, pr = r.connect_ok(keepalive=0)
+assert pr.get(0x13) == 30, pr
+print("ok keepalive_0_gets_cap")
+
+r = Raw(5)
+r.connect_ok()
+r.publish("t", "x", p=[(0x23, 4)])  # alias 4 > maximum 3
+_, b = r.expect(DISCONNECT)
+assert b[0] == 0x94, b
+print("ok alias_above_maximum_0x94")
+
+r = Raw(5)
+r.connect_ok()
+r.publish("big", "x" * 2100)
+_, b = r.expect(DISCONNECT)
+assert b[0] == 0x95, b
+print("ok packet_above_maximum_0x95")
+
+# max_inflight_messages=2: a subscriber that does not ack holds 2 QoS 1 PUBLISH; each
+# PUBACK lets exactly one more go.
+sub = Raw(5)
+sub.connect_ok(p=[(0x21, 100)])
+sub.sub_ok("win", 1)
+pub = Raw(5)
+pub.connect_ok()
+for i in range(5):
+    pub.publish("win", "m%d" % i, qos=1, pid=i + 1)
+first = [sub.read_publish() for _ in range(2)]
+assert [m["payload"] for m in first] == [b"m0", b"m1"], first
+assert sub.nothing(1.0), "a third PUBLISH beyond max_inflight_messages"
+sub.ack(PUBACK, first[0]["pid"])
+m = sub.read_publish()
+assert m["payload"] == b"m2", m
+assert sub.nothing(0.5), "more than one PUBLISH after one PUBACK"
+print("ok max_inflight_messages")
+PY
+ob_stop TERM
+echo "ok"
