@@ -11,10 +11,14 @@
  * holds what the core does not: the MQTT version, the session expiry interval and the
  * subscriptions with their options. Format (little-endian):
  *   u8 3 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
- *   u32 consumer generation, u16 len, filter }, u16 m, m x u16 packet id
+ *   u32 consumer generation, u16 len, filter }, u16 m, m x u16 packet id,
+ *   [u8 1, delayed will (will.c)]
  * with options = qos | no_local<<2 | rap<<3 | rh<<4, and the packet ids those of inbound
  * QoS 2 messages published but not yet released (PUBREL): exactly once across a
  * restart, a resent PUBLISH with one of them is acknowledged, not published again.
+ * The optional tail is the will waiting for its v5 will delay while the session is
+ * offline (older records end before it): rewritten when it is set, published or
+ * cancelled, re-armed at start with what is left of its delay.
  * An empty payload deletes the session. The consumers named in subscribe.c hold the
  * queued messages and acks; at start-up, consumers no record refers to are deleted.
  */
@@ -116,6 +120,10 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
     ob_buf_put_u16le(&b, (uint16_t)s->nq2in);
     for (size_t i = 0; i < s->nq2in; i++)
         ob_buf_put_u16le(&b, s->q2in[i]);
+    if (s->will) {
+        ob_buf_putc(&b, 1);
+        ob_mqtt_will_encode(&b, s->will);
+    }
     s->saved = true;
     int rc = publish_record(s, &b, cb, arg);
     ob_buf_release(&b);
@@ -195,6 +203,27 @@ static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
     return true;
 }
 
+/* After the subscriptions: inbound QoS 2 packet ids, then an optional delayed will. */
+static void load_tail(struct msess *s, const uint8_t *p, const uint8_t *end)
+{
+    if (end - p < 2) return;
+    uint16_t nq2 = ob_get_u16le(p);
+    p += 2;
+    if (end - p < 2 * (ptrdiff_t)nq2) return;
+    if (nq2) {
+        s->q2in = ob_xmalloc(nq2 * sizeof *s->q2in);
+        s->q2in_cap = s->nq2in = nq2;
+        for (uint16_t i = 0; i < nq2; i++)
+            s->q2in[i] = ob_get_u16le(p + 2 * i);
+    }
+    p += 2 * (ptrdiff_t)nq2;
+    if (end - p >= 1 && p[0] == 1) {
+        p++;
+        s->will = ob_mqtt_will_decode(&p, end);
+        if (!s->will) OB_WARN("mqtt", "unreadable delayed will dropped", "client=%s", s->id);
+    }
+}
+
 static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)
 {
     struct ob_slice key = ob_msg_key(m), body = ob_msg_payload(m);
@@ -210,14 +239,7 @@ static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)
     uint32_t i = 0;
     while (i < n && load_sub(s, &p, end))
         i++;
-    uint16_t nq2 = i == n && end - p >= 2 ? ob_get_u16le(p) : 0;
-    p += 2;
-    if (nq2 && end - p >= 2 * (ptrdiff_t)nq2) {
-        s->q2in = ob_xmalloc(nq2 * sizeof *s->q2in);
-        s->q2in_cap = s->nq2in = nq2;
-        for (i = 0; i < nq2; i++)
-            s->q2in[i] = ob_get_u16le(p + 2 * i);
-    }
+    if (i == n) load_tail(s, p, end);
     if (s->expiry != UINT32_MAX) s->expires_ns = ob_mono_ns() + (int64_t)s->expiry * OB_NS_PER_SEC;
 }
 
@@ -421,6 +443,17 @@ static void check_keepalive(struct ob_mqtt_conn *c, int64_t now)
         ob_mqtt_conn_kick(c, OB_MQTT_RC_KEEP_ALIVE_TIMEOUT);
 }
 
+/* Published first, then the record without it: a crash in between publishes it again
+ * after the restart (at least once) rather than never. */
+static void publish_delayed_will(struct msess *s)
+{
+    OB_DEBUG("mqtt", "delayed will published", "client=%s", s->id);
+    ob_mqtt_will_publish(s->b, s->will);
+    ob_mqtt_will_free(s->will);
+    s->will = NULL;
+    if (s->saved) ob_mqtt_sess_save(s, NULL, NULL);
+}
+
 static void expire_sessions(struct ob_mqtt_broker *b, int64_t now)
 {
     struct msess **end = NULL;
@@ -432,11 +465,7 @@ static void expire_sessions(struct ob_mqtt_broker *b, int64_t now)
             check_keepalive(s->conn, now);
             continue;
         }
-        if (s->will && now >= s->will->due_ns) {
-            ob_mqtt_will_publish(b, s->will);
-            ob_mqtt_will_free(s->will);
-            s->will = NULL;
-        }
+        if (s->will && now >= s->will->due_ns) publish_delayed_will(s);
         if (s->expires_ns && now >= s->expires_ns) {
             ob_grow((void **)&end, &cap, n + 1, sizeof *end);
             end[n++] = s;

@@ -131,7 +131,8 @@ struct will {
     uint8_t qos;
     bool retain;
     uint32_t delay_s;
-    int64_t due_ns;
+    int64_t due_ns;      /* monotonic: what the tick compares */
+    int64_t due_wall_ns; /* the same instant on the wall clock: what is persisted */
 };
 
 struct msess {
@@ -314,5 +315,11 @@ struct will *ob_mqtt_will_new(struct ob_mqtt_broker *b, const char *origin,
                               const struct ob_mqtt_connect *cn, int *reason);
 void ob_mqtt_will_publish(struct ob_mqtt_broker *b, struct will *w);
 void ob_mqtt_will_free(struct will *w);
+/* Sets when a delayed will is due (wall clock; a past instant means at the next tick). */
+void ob_mqtt_will_arm(struct will *w, int64_t due_wall_ns);
+/* The persisted form of a delayed will (format in will.c). decode advances *p; NULL if
+ * the bytes are short or the message is invalid. */
+void ob_mqtt_will_encode(struct ob_buf *b, const struct will *w);
+struct will *ob_mqtt_will_decode(const uint8_t **p, const uint8_t *end);
 
 #endif

@@ -84,6 +84,7 @@ static bool attach_session(struct ob_mqtt_conn *c)
     }
     bool present = s != NULL;
     if (!s) s = ob_mqtt_sess_create(b, id);
+    bool cancelled = s->will != NULL;
     if (s->will) { /* a new connection before the will delay passed: no will */
         ob_mqtt_will_free(s->will);
         s->will = NULL;
@@ -96,7 +97,7 @@ static bool attach_session(struct ob_mqtt_conn *c)
     s->conn = c;
     c->s = s;
     b->connected++;
-    if (ob_mqtt_sess_persistent(s) && (!was || old_expiry != s->expiry || !present))
+    if (ob_mqtt_sess_persistent(s) && (!was || old_expiry != s->expiry || !present || cancelled))
         ob_mqtt_sess_save(s, NULL, NULL);
     return present;
 }
@@ -258,6 +259,17 @@ void ob_mqtt_handle_disconnect(struct ob_mqtt_conn *c, const struct ob_mqtt_pack
     ob_mqtt_conn_close(c, 0);
 }
 
+static void will_stored(void *arg, int status, const struct ob_pub_ack *ack)
+{
+    (void)ack;
+    if (status)
+        OB_WARN("mqtt", "delayed will not stored", "client=%s error=\"%s\"", (char *)arg,
+                ob_strerror(status));
+    else
+        OB_DEBUG("mqtt", "delayed will stored", "client=%s", (char *)arg);
+    free(arg);
+}
+
 static void handle_will(struct ob_mqtt_conn *c, struct msess *s)
 {
     struct will *w = c->will;
@@ -270,9 +282,12 @@ static void handle_will(struct ob_mqtt_conn *c, struct msess *s)
     if (w->delay_s && s->expiry) {
         /* Published at the earlier of the will delay and the session's end. */
         uint32_t d = w->delay_s < s->expiry ? w->delay_s : s->expiry;
-        w->due_ns = ob_mono_ns() + (int64_t)d * OB_NS_PER_SEC;
+        ob_mqtt_will_arm(w, ob_wall_ns() + (int64_t)d * OB_NS_PER_SEC);
         if (s->will) ob_mqtt_will_free(s->will);
         s->will = w;
+        char *id = ob_xstrdup(s->id);
+        int rc = ob_mqtt_sess_save(s, will_stored, id); /* survives a restart */
+        if (rc) will_stored(id, rc, NULL);
         return;
     }
     ob_mqtt_will_publish(c->b, w);
