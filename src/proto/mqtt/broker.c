@@ -12,13 +12,15 @@
  * subscriptions with their options. Format (little-endian):
  *   u8 3 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
  *   u32 consumer generation, u16 len, filter }, u16 m, m x u16 packet id,
- *   [u8 1, delayed will (will.c)]
+ *   then tagged sections: [u8 1, delayed will (will.c)] [u8 2, released (qos.c)]
  * with options = qos | no_local<<2 | rap<<3 | rh<<4, and the packet ids those of inbound
  * QoS 2 messages published but not yet released (PUBREL): exactly once across a
  * restart, a resent PUBLISH with one of them is acknowledged, not published again.
  * The optional tail is the will waiting for its v5 will delay while the session is
  * offline (older records end before it): rewritten when it is set, published or
- * cancelled, re-armed at start with what is left of its delay.
+ * cancelled, re-armed at start with what is left of its delay. Section 2 lists the
+ * outbound QoS 2 messages the client acknowledged with PUBREC (PUBREL pending); see
+ * qos.c for why they are recorded.
  * An empty payload deletes the session. The consumers named in subscribe.c hold the
  * queued messages and acks; at start-up, consumers no record refers to are deleted.
  */
@@ -124,6 +126,8 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
         ob_buf_putc(&b, 1);
         ob_mqtt_will_encode(&b, s->will);
     }
+    ob_buf_putc(&b, 2);
+    ob_mqtt_out_encode_released(s, &b);
     s->saved = true;
     int rc = publish_record(s, &b, cb, arg);
     ob_buf_release(&b);
@@ -217,11 +221,16 @@ static void load_tail(struct msess *s, const uint8_t *p, const uint8_t *end)
             s->q2in[i] = ob_get_u16le(p + 2 * i);
     }
     p += 2 * (ptrdiff_t)nq2;
-    if (end - p >= 1 && p[0] == 1) {
-        p++;
-        s->will = ob_mqtt_will_decode(&p, end);
-        if (!s->will) OB_WARN("mqtt", "unreadable delayed will dropped", "client=%s", s->id);
+    while (end - p >= 1) {
+        uint8_t tag = *p++;
+        if (tag == 1 && !s->will) {
+            s->will = ob_mqtt_will_decode(&p, end);
+            if (!s->will) break;
+        } else if (tag != 2 || !ob_mqtt_out_restore_released(s, &p, end)) {
+            break;
+        }
     }
+    if (p < end) OB_WARN("mqtt", "session record tail not understood", "client=%s", s->id);
 }
 
 static void load_record(struct ob_mqtt_broker *b, struct ob_msg *m)

@@ -123,6 +123,9 @@ struct outmsg {
     uint64_t seq_order; /* send order, for resending in order */
     uint16_t pid;
     uint8_t key[2]; /* the inflight map key: pid big-endian */
+    uint32_t chash; /* consumer-backed: hash of the consumer's name (stable packet id) */
+    bool kept;      /* state 1 recorded in the session record (survives a restart) */
+    bool saving;    /* that record is being written: PUBREL waits for it */
 };
 
 /* A will waiting in a session (delay) or on a connection. */
@@ -280,6 +283,10 @@ void ob_mqtt_out_offline(struct msess *s);
 void ob_mqtt_out_free(struct msess *s);
 /* A consumer is going away: entries referring to it forget it. */
 void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons);
+/* The session record's list of outbound QoS 2 messages released by PUBREC (PUBREL
+ * pending): written by ob_mqtt_sess_save, restored at start (format in qos.c). */
+void ob_mqtt_out_encode_released(const struct msess *s, struct ob_buf *b);
+bool ob_mqtt_out_restore_released(struct msess *s, const uint8_t **p, const uint8_t *end);
 struct ob_slice ob_mqtt_header(const struct ob_msg *m, const char *name);
 
 /* ---- subscribe.c ----------------------------------------------------------------- */

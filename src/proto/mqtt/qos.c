@@ -3,11 +3,24 @@
  * topic aliases, the in-flight window (the client's receive maximum, capped by ours),
  * packet identifiers, PUBACK / PUBREC / PUBREL / PUBCOMP, and resending on reconnect.
  *
+ * Packet ids across restarts (MQTT-4.4.0-1: resend with the original packet ids).
+ * A delivery from a durable consumer gets a *stable* packet id, a function of what the
+ * core already persists: 1 + (hash(consumer name) + stream sequence) mod 65535. After
+ * a restart the consumer redelivers every unacked message and each gets the id it had,
+ * with no write of ours per delivery. Consecutive messages of one consumer get
+ * consecutive ids; if the id is still in use (another subscription's message, a
+ * sequence 65535 further on), the queue waits for it rather than take another, since
+ * another would break the guarantee; acks free ids in order, so the wait is short.
+ *
  * A delivery from a durable consumer is acked on the consumer at PUBACK (QoS 1) or at
  * PUBREC (QoS 2): from PUBREC on the client owns the message and only the PUBREL /
- * PUBCOMP handshake remains, which the session keeps in memory; acking later would
- * make a restart resend a PUBLISH the client already has, with a new packet id, which
- * it could not recognise as a duplicate.
+ * PUBCOMP handshake remains. For a persistent session that state must survive a
+ * restart too, or the client would wait for a PUBREL forever and take a later PUBLISH
+ * with that id for a duplicate: so at PUBREC the session record is rewritten with the
+ * message's (id, sequence, consumer hash) first, and only once it is durable is the
+ * consumer acked and PUBREL sent. At start the record's entries come back as PUBREL
+ * pending (and their consumers are acked again, in case the crash came between the
+ * record and the ack). One record write per QoS 2 delivery; QoS 1 writes nothing.
  */
 #include "proto/mqtt/broker.h"
 #include "http/metrics.h"
@@ -208,6 +221,17 @@ static int send_publish(struct ob_mqtt_conn *c, struct ob_msg *m, uint8_t qos, b
 
 /* ---- the window ---------------------------------------------------------------------- */
 
+static uint32_t consumer_hash(const struct ob_consumer *cons)
+{
+    const char *name = ob_consumer_name(cons);
+    return (uint32_t)ob_hash_bytes(name, strlen(name));
+}
+
+static uint16_t stable_pid(const struct outmsg *o)
+{
+    return (uint16_t)(1 + (o->chash + o->seq) % 65535);
+}
+
 static uint16_t next_pid(struct msess *s)
 {
     for (;;) {
@@ -233,11 +257,13 @@ void ob_mqtt_pump(struct msess *s)
     while (s->qhead && s->ninflight < window) {
         if (c->out->congested && c->out->congested(c->ctx)) return;
         struct outmsg *o = s->qhead;
+        uint16_t pid = o->cons ? stable_pid(o) : 0;
+        if (pid && inflight_get(s, pid)) return; /* wait for that id (see the top) */
         s->qhead = o->next;
         if (!s->qhead) s->qtail = &s->qhead;
         s->nqueued--;
         o->next = NULL;
-        o->pid = next_pid(s);
+        o->pid = pid ? pid : next_pid(s);
         key_of(o->key, o->pid);
         o->seq_order = ++s->order;
         ob_map_put(&s->inflight, ob_slice_make(o->key, 2), o);
@@ -304,6 +330,7 @@ void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct o
     o->msg = ob_msg_ref(m);
     o->cons = cons;
     o->seq = seq;
+    o->chash = cons ? consumer_hash(cons) : 0;
     o->subid = u->subid;
     o->qos = qos;
     o->retain = retain;
@@ -323,6 +350,48 @@ static void send_ack(struct ob_mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t
     ob_mqtt_send(c, &p);
 }
 
+/* Identifies a released message across the record write (the session may be gone). */
+struct relsave {
+    struct ob_mqtt_broker *b;
+    char *id;
+    uint16_t pid;
+    uint64_t seq;
+};
+
+static void released_stored(void *arg, int status, const struct ob_pub_ack *ack)
+{
+    (void)ack;
+    struct relsave *r = arg;
+    ob_mqtt_enter(r->b);
+    struct msess *s = ob_mqtt_sess_find(r->b, ob_slice_str(r->id));
+    struct outmsg *o = s ? inflight_get(s, r->pid) : NULL;
+    if (o && o->saving && o->seq == r->seq) {
+        /* On a failed write, go on as before this record existed: a restart then
+         * resends the PUBLISH (same id), which the client answers with PUBREC again. */
+        if (status)
+            OB_WARN("mqtt", "released QoS 2 state not stored", "client=%s error=\"%s\"", r->id,
+                    ob_strerror(status));
+        o->saving = false;
+        if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+        o->cons = NULL;
+        struct ob_mqtt_conn *c = s->conn;
+        if (c && ob_mqtt_conn_usable(c) && c->state == C_LIVE)
+            send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
+    }
+    ob_mqtt_leave(r->b);
+    free(r->id);
+    free(r);
+}
+
+static void keep_released(struct msess *s, struct outmsg *o)
+{
+    struct relsave *r = ob_xmalloc(sizeof *r);
+    *r = (struct relsave){s->b, ob_xstrdup(s->id), o->pid, o->seq};
+    o->kept = o->saving = true;
+    int rc = ob_mqtt_sess_save(s, released_stored, r);
+    if (rc) released_stored(r, rc, NULL);
+}
+
 static void on_pubrec(struct ob_mqtt_conn *c, struct msess *s, struct outmsg *o,
                       const struct ob_mqtt_packet *pkt)
 {
@@ -336,11 +405,17 @@ static void on_pubrec(struct ob_mqtt_conn *c, struct msess *s, struct outmsg *o,
         return;
     }
     if (o->state == 0) {
-        if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
-        o->cons = NULL;
         ob_msg_unref(o->msg);
         o->msg = NULL;
         o->state = 1;
+        if (o->cons && ob_mqtt_sess_persistent(s)) {
+            keep_released(s, o); /* PUBREL once the record is durable */
+            return;
+        }
+        if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+        o->cons = NULL;
+    } else if (o->saving) {
+        return; /* a repeated PUBREC: the PUBREL follows the record */
     }
     send_ack(c, OB_MQTT_PUBREL, pid, 0);
 }
@@ -381,9 +456,9 @@ void ob_mqtt_resend(struct msess *s)
     qsort(v, n, sizeof *v, by_order);
     for (i = 0; i < n && ob_mqtt_conn_usable(c); i++) {
         struct outmsg *o = v[i];
-        if (o->state == 1)
-            send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
-        else if (send_publish(c, o->msg, o->qos, o->retain, true, o->pid, o->subid) == OB_ETOOBIG)
+        if (o->state == 1) {
+            if (!o->saving) send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
+        } else if (send_publish(c, o->msg, o->qos, o->retain, true, o->pid, o->subid) == OB_ETOOBIG)
             finish(s, o);
     }
     free(v);
@@ -453,4 +528,63 @@ void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons)
     void *v;
     while (ob_map_next(&s->inflight, &i, NULL, &v))
         if (((struct outmsg *)v)->cons == cons) ((struct outmsg *)v)->cons = NULL;
+}
+
+/* ---- PUBREL pending across restarts ---------------------------------------------------- */
+
+/* In the session record: u16 n, n x { u16 packet id, u64 sequence, u32 consumer hash }. */
+void ob_mqtt_out_encode_released(const struct msess *s, struct ob_buf *b)
+{
+    size_t at = b->len, i = 0;
+    uint16_t n = 0;
+    void *v;
+    ob_buf_put_u16le(b, 0);
+    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+        const struct outmsg *o = v;
+        if (o->state != 1 || !o->kept) continue;
+        ob_buf_put_u16le(b, o->pid);
+        ob_buf_put_u64le(b, o->seq);
+        ob_buf_put_u32le(b, o->chash);
+        n++;
+    }
+    b->p[at] = (uint8_t)n;
+    b->p[at + 1] = (uint8_t)(n >> 8);
+}
+
+/* The consumer was acked right after the record was written; a crash in between left
+ * the message pending there, and it must not come back as a new PUBLISH. */
+static void ack_again(struct msess *s, uint32_t chash, uint64_t seq)
+{
+    for (struct msub *u = s->subs; u; u = u->next)
+        for (int k = 0; k < 2; k++)
+            if (u->cons[k] && consumer_hash(u->cons[k]) == chash)
+                ob_consumer_ack(u->cons[k], seq, NULL, NULL); /* OB_ENOENT: was acked */
+}
+
+bool ob_mqtt_out_restore_released(struct msess *s, const uint8_t **p, const uint8_t *end)
+{
+    if (end - *p < 2) return false;
+    uint16_t n = ob_get_u16le(*p);
+    if ((size_t)(end - *p - 2) < (size_t)n * 14) return false;
+    const uint8_t *q = *p + 2;
+    for (uint16_t i = 0; i < n; i++, q += 14) {
+        struct outmsg *o = ob_xcalloc(1, sizeof *o);
+        o->pid = ob_get_u16le(q);
+        o->seq = ob_get_u64le(q + 2);
+        o->chash = ob_get_u32le(q + 10);
+        o->qos = 2;
+        o->state = 1;
+        o->kept = true;
+        o->seq_order = ++s->order;
+        key_of(o->key, o->pid);
+        if (o->pid == 0 || inflight_get(s, o->pid)) {
+            free(o);
+            continue;
+        }
+        ob_map_put(&s->inflight, ob_slice_make(o->key, 2), o);
+        s->ninflight++;
+        ack_again(s, o->chash, o->seq);
+    }
+    *p = q;
+    return true;
 }
