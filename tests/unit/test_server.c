@@ -11,9 +11,14 @@
 #include "base/log.h"
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char path[64];
@@ -122,6 +127,53 @@ static void test_port_in_use(void **state)
     ob_server_close(a);
 }
 
+/* Sends a WebSocket upgrade for /mqtt and returns the response head (runs the loop). */
+static void ws_upgrade(struct ob_server *s, char *buf, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(ob_server_listener_port(s, "http"))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char req[] = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 2000 && !strstr(buf, "\r\n\r\n"); i++) {
+        ob_bus_run(ob_server_bus(s), OB_RUN_NOWAIT);
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r > 0) {
+            n += (size_t)r;
+            buf[n] = 0;
+        } else {
+            usleep(1000);
+        }
+    }
+    close(fd);
+}
+
+/* MQTT over WebSocket is mounted because the server registers its module at start-up
+ * (ob_server_http_modules), not through link order; a second server in the same
+ * process registers it once and mounts it as well. */
+static void test_mqtt_ws_mounted(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        write_config("data_dir: \"\"\nlog: {level: warn}\nlisteners: {http: 127.0.0.1:0}\n");
+        struct ob_server *s = open_server();
+        char head[2048];
+        ws_upgrade(s, head, sizeof head);
+        if (strncmp(head, "HTTP/1.1 101", 12) != 0) fail_msg("response: %s", head);
+        assert_non_null(strcasestr(head, "Sec-WebSocket-Protocol: mqtt"));
+        ob_server_close(s);
+    }
+}
+
 static void test_config_error(void **state)
 {
     (void)state;
@@ -141,6 +193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_and_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mqtt_ws_mounted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
