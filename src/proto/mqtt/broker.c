@@ -207,7 +207,7 @@ static bool load_sub(struct msess *s, const uint8_t **p, const uint8_t *end)
     return true;
 }
 
-/* After the subscriptions: inbound QoS 2 packet ids, then an optional delayed will. */
+/* After the subscriptions: inbound QoS 2 packet ids, then the tagged sections. */
 static void load_tail(struct msess *s, const uint8_t *p, const uint8_t *end)
 {
     if (end - p < 2) return;
