@@ -274,6 +274,107 @@ static void test_outbound_ids_survive_restart(void **state)
     env_close(&e);
 }
 
+/* Two durable subscriptions of one session matching the same messages: each copy gets
+ * its stable packet id; ids in use at once differ, and no copy is held back for good by
+ * an id in use (the queue waits for it to be released). */
+static void test_stable_ids_overlapping_subs(void **state)
+{
+    (void)state;
+    struct env e;
+    bool present;
+    struct ob_buf k = OB_BUF_INIT;
+    struct ob_mqtt_packet a;
+    env_open(&e);
+    struct fake *f = connect_v311(&e, "overlap", false, &present);
+    subscribe(f, OB_MQTT_V311, "o/#", 1);
+    subscribe(f, OB_MQTT_V311, "o/x", 1);
+    pump(&e);
+    for (int i = 0; i < 2; i++) {
+        assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
+        assert_int_equal(a.type, OB_MQTT_SUBACK);
+    }
+    enum { N = 300 };
+    for (int i = 0; i < N; i++)
+        publish_qos(&e, "o.x", "m", "1");
+    int got = 0;
+    for (int round = 0; round < 200 && got < 2 * N; round++) {
+        pump(&e);
+        uint16_t seen[2 * N];
+        int n = 0;
+        while (next_pkt(f, OB_MQTT_V311, &a, &k)) {
+            assert_int_equal(a.type, OB_MQTT_PUBLISH);
+            for (int j = 0; j < n; j++) /* unacked ids are distinct */
+                assert_int_not_equal(seen[j], a.publish.packet_id);
+            seen[n++] = a.publish.packet_id;
+        }
+        for (int j = 0; j < n; j++)
+            send_ack(f, OB_MQTT_PUBACK, seen[j]);
+        got += n;
+    }
+    assert_int_equal(got, 2 * N);
+    ob_buf_release(&k);
+    fake_free(f);
+    env_close(&e);
+}
+
+/* Reads what arrived, acks all but the message "first"; returns how many PUBLISH came,
+ * and the packet ids of "first" and "last" when they do. */
+static int drain_acking(struct fake *f, uint16_t *first, uint16_t *last)
+{
+    struct ob_buf k = OB_BUF_INIT;
+    struct ob_mqtt_packet a;
+    int n = 0;
+    while (next_pkt(f, OB_MQTT_V311, &a, &k)) {
+        assert_int_equal(a.type, OB_MQTT_PUBLISH);
+        n++;
+        if (ob_slice_eq_str(a.publish.payload, "first")) {
+            *first = a.publish.packet_id;
+            continue;
+        }
+        if (ob_slice_eq_str(a.publish.payload, "last")) *last = a.publish.packet_id;
+        send_ack(f, OB_MQTT_PUBACK, a.publish.packet_id);
+    }
+    ob_buf_release(&k);
+    return n;
+}
+
+/* A message 65535 sequences after one still unacked maps to the same stable id: it
+ * waits for that id instead of taking another, and goes out once it is released. */
+static void test_stable_id_waits_for_release(void **state)
+{
+    (void)state;
+    struct env e;
+    bool present;
+    env_open(&e);
+    struct fake *f = connect_v311(&e, "waiter", false, &present);
+    subscribe(f, OB_MQTT_V311, "h/#", 1);
+    pump(&e);
+    ob_buf_consume(&f->out, f->out.len); /* the SUBACK */
+    enum { N = 65536 };
+    uint16_t first = 0, last = 0;
+    int got = 0;
+    for (int i = 0; i < N; i++) {
+        publish_qos(&e, "h.x", i == 0 ? "first" : i == N - 1 ? "last" : "m", "1");
+        if (i % 500 == 499 || i == N - 1) {
+            pump(&e);
+            got += drain_acking(f, &first, &last);
+        }
+    }
+    for (int round = 0; round < 50 && got < N - 1; round++) {
+        pump(&e);
+        got += drain_acking(f, &first, &last);
+    }
+    assert_int_equal(got, N - 1); /* all but "last", which waits for first's id */
+    assert_int_equal(last, 0);
+    send_ack(f, OB_MQTT_PUBACK, first);
+    pump(&e);
+    got += drain_acking(f, &first, &last);
+    assert_int_equal(got, N);
+    assert_int_equal(last, first);
+    fake_free(f);
+    env_close(&e);
+}
+
 static void count_delivery(void *arg, const struct ob_delivery *d)
 {
     assert_true(ob_slice_eq_str(ob_msg_payload(d->msg), "gone"));
@@ -350,6 +451,8 @@ int main(void)
         cmocka_unit_test(test_dollar_topic_queued_offline),
         cmocka_unit_test(test_outbound_ids_survive_restart),
         cmocka_unit_test(test_delayed_will_survives_restart),
+        cmocka_unit_test(test_stable_ids_overlapping_subs),
+        cmocka_unit_test(test_stable_id_waits_for_release),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
