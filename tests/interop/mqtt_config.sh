@@ -1,7 +1,7 @@
 # mqtt_config.sh — the mqtt.* config keys as MQTT clients see them: a paho v5 client
 # reads the changed Receive Maximum, Topic Alias Maximum, Maximum Packet Size and Server
 # Keep Alive from the CONNACK; a raw client checks that the alias and packet limits are
-# enforced (DISCONNECT 0x94 / 0x95) and that a 3.1.1 keepalive above the cap is kept.
+# enforced (DISCONNECT 0x94 / 0x95), the inflight window, and a receive maximum of 1.
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
 port=$(ob_free_port)
@@ -77,6 +77,29 @@ m = sub.read_publish()
 assert m["payload"] == b"m2", m
 assert sub.nothing(0.5), "more than one PUBLISH after one PUBACK"
 print("ok max_inflight_messages")
+PY
+ob_stop TERM
+
+# The smallest receive maximum: reading pauses at each publish awaiting its ack and
+# resumes once it is sent, so a 3.1.1 publisher gets every PUBACK, one at a time or
+# pipelined.
+mv "$OB_LOG" "$T/server1.log"
+ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port" \
+    --set mqtt.receive_maximum=1
+ob_wait_log 'msg="listeners up"'
+MQTT_PORT=$port timeout 60 /usr/bin/python3 - <<'PY' || ob_fail "receive_maximum=1 case failed"
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["OB_SRC"], "tests/interop/mqtt"))
+from raw import PUBACK, Raw
+r = Raw(4)
+r.connect_ok("rm1")
+for pid in range(1, 6):  # one at a time: each waits for the read to resume
+    r.publish("rm/x", "m", qos=1, pid=pid)
+    assert r.read_ack(PUBACK)[0] == pid
+for pid in range(6, 26):
+    r.publish("rm/x", "m", qos=1, pid=pid)
+assert [r.read_ack(PUBACK)[0] for _ in range(20)] == list(range(6, 26))
+print("ok receive_maximum_1")
 PY
 ob_stop TERM
 echo "ok"

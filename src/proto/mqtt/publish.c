@@ -100,7 +100,8 @@ void ob_mqtt_pend_flush(struct ob_mqtt_conn *c)
         pend_free(p);
         ob_mqtt_conn_drop(c);
     }
-    if (c->paused && c->state == C_LIVE && c->npend < c->b->opt.receive_maximum / 2 &&
+    /* Resume at half the window; "<=" so that a receive maximum of 1 resumes at 0. */
+    if (c->paused && c->state == C_LIVE && c->npend <= c->b->opt.receive_maximum / 2u &&
         ob_mqtt_conn_usable(c)) {
         c->paused = false;
         if (c->out->resume) c->out->resume(c->ctx);
