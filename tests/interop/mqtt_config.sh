@@ -91,6 +91,9 @@ MQTT_PORT=$port timeout 60 /usr/bin/python3 - <<'PY' || ob_fail "receive_maximum
 import os, sys
 sys.path.insert(0, os.path.join(os.environ["OB_SRC"], "tests/interop/mqtt"))
 from raw import PUBACK, Raw
+keep = Raw(4)  # a persistent QoS 1 subscriber: publishes are stored, acks wait for it
+keep.connect_ok("rm-keep", clean=False)
+keep.sub_ok("rm/#", 1)
 r = Raw(4)
 r.connect_ok("rm1")
 for pid in range(1, 6):  # one at a time: each waits for the read to resume
