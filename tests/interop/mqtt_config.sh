@@ -1,14 +1,15 @@
 # mqtt_config.sh — the mqtt.* config keys as MQTT clients see them: a paho v5 client
 # reads the changed Receive Maximum, Topic Alias Maximum, Maximum Packet Size and Server
 # Keep Alive from the CONNACK; a raw client checks that the alias and packet limits are
-# enforced (DISCONNECT 0x94 / 0x95), the inflight window, and a receive maximum of 1.
+# enforced (DISCONNECT 0x94 / 0x95), the inflight window and queue, and a receive
+# maximum of 1.
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
 port=$(ob_free_port)
 ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port" \
     --set mqtt.receive_maximum=17 --set mqtt.topic_alias_maximum=3 \
     --set mqtt.max_packet_size=2KiB --set mqtt.max_keepalive=30 \
-    --set mqtt.max_inflight_messages=2
+    --set mqtt.max_inflight_messages=2 --set mqtt.max_queued_messages=3
 ob_wait_log 'msg="listeners up"'
 MQTT_PORT=$port timeout 60 /usr/bin/python3 - <<'PY' || ob_fail "mqtt config cases failed"
 import os, sys, threading
@@ -60,15 +61,17 @@ _, b = r.expect(DISCONNECT)
 assert b[0] == 0x95, b
 print("ok packet_above_maximum_0x95")
 
-# max_inflight_messages=2: a subscriber that does not ack holds 2 QoS 1 PUBLISH; each
+# max_inflight_messages=2, max_queued_messages=3: a clean subscriber that does not ack
+# holds 2 QoS 1 PUBLISH, 3 more wait in its session and the rest are dropped; each
 # PUBACK lets exactly one more go.
 sub = Raw(5)
 sub.connect_ok(p=[(0x21, 100)])
 sub.sub_ok("win", 1)
 pub = Raw(5)
 pub.connect_ok()
-for i in range(5):
+for i in range(8):
     pub.publish("win", "m%d" % i, qos=1, pid=i + 1)
+    pub.read_ack(PUBACK)
 first = [sub.read_publish() for _ in range(2)]
 assert [m["payload"] for m in first] == [b"m0", b"m1"], first
 assert sub.nothing(1.0), "a third PUBLISH beyond max_inflight_messages"
@@ -76,7 +79,16 @@ sub.ack(PUBACK, first[0]["pid"])
 m = sub.read_publish()
 assert m["payload"] == b"m2", m
 assert sub.nothing(0.5), "more than one PUBLISH after one PUBACK"
-print("ok max_inflight_messages")
+rest = [first[1], m]
+for want in (b"m3", b"m4"):
+    sub.ack(PUBACK, rest.pop(0)["pid"])
+    m = sub.read_publish()
+    assert m["payload"] == want, m
+    rest.append(m)
+for m in rest:
+    sub.ack(PUBACK, m["pid"])
+assert sub.nothing(1.0), "a message beyond max_queued_messages was kept"
+print("ok max_inflight_and_queued_messages")
 PY
 ob_stop TERM
 
