@@ -1,15 +1,16 @@
 # mqtt_config.sh — the mqtt.* config keys as MQTT clients see them: a paho v5 client
 # reads the changed Receive Maximum, Topic Alias Maximum, Maximum Packet Size and Server
 # Keep Alive from the CONNACK; a raw client checks that the alias and packet limits are
-# enforced (DISCONNECT 0x94 / 0x95), the inflight window and queue, and a receive
-# maximum of 1.
+# enforced (DISCONNECT 0x94 / 0x95), the inflight window and queue, the $SYS period,
+# and a receive maximum of 1.
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
 port=$(ob_free_port)
 ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port" \
     --set mqtt.receive_maximum=17 --set mqtt.topic_alias_maximum=3 \
     --set mqtt.max_packet_size=2KiB --set mqtt.max_keepalive=30 \
-    --set mqtt.max_inflight_messages=2 --set mqtt.max_queued_messages=3
+    --set mqtt.max_inflight_messages=2 --set mqtt.max_queued_messages=3 \
+    --set mqtt.sys_interval=1s
 ob_wait_log 'msg="listeners up"'
 MQTT_PORT=$port timeout 60 /usr/bin/python3 - <<'PY' || ob_fail "mqtt config cases failed"
 import os, sys, threading
@@ -89,6 +90,18 @@ for m in rest:
     sub.ack(PUBACK, m["pid"])
 assert sub.nothing(1.0), "a message beyond max_queued_messages was kept"
 print("ok max_inflight_and_queued_messages")
+
+# sys_interval=1s: after the retained copy sent at SUBSCRIBE, periodic ones follow
+# (the default, 10 s, would not come within the 5 s read timeout).
+sys_sub = Raw(5)
+sys_sub.connect_ok()
+sys_sub.sub_ok("$SYS/broker/uptime", 0)
+m = sys_sub.read_publish()
+assert m["retain"], m
+for _ in range(2):
+    m = sys_sub.read_publish()
+    assert m["topic"] == "$SYS/broker/uptime" and not m["retain"], m
+print("ok sys_interval")
 PY
 ob_stop TERM
 
