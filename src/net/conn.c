@@ -1,22 +1,48 @@
 /*
  * conn.c — one connection's life: accept, reads into the protocol, the zero-copy write
- * queue with back-pressure, the idle/linger timer, and the two ways to close.
+ * queue with back-pressure, the idle/linger deadline (in the net's wheel, wheel.c), and
+ * the two ways to close.
  *
- * Teardown happens once (c->dead): the protocol's on_close runs, the transport and the
- * timer close, and the struct is freed when both handles have reported closed. Write
- * batches still in flight come back through ob_conn__written (libuv cancels them)
- * before the transport's close completes, so every release callback runs exactly once.
+ * Teardown happens once (c->dead): the protocol's on_close runs, the deadline is
+ * cleared, the transport closes, and the struct (with the transport state allocated
+ * after it) is freed when the transport has reported closed. Write batches still in
+ * flight come back through ob_conn__written (libuv cancels them) before the transport's
+ * close completes, so every release callback runs exactly once.
  */
 #include "net/net_int.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void teardown(struct ob_conn *c);
 static void flush(struct ob_conn *c);
+
+static struct ob_net *net_of(const struct ob_conn *c)
+{
+    return c->l->net;
+}
+
+static const struct ob_transport *tp_of(const struct ob_conn *c)
+{
+    return c->l->tp;
+}
+
+/* Idle timeouts are kept in 32 bits of ms (49 days); longer ones are as good as none. */
+static uint32_t limit_ms(uint64_t ms)
+{
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/* The transport state follows the struct in the same allocation. */
+#define TP_STATE_OFFSET                                                                            \
+    ((sizeof(struct ob_conn) + alignof(max_align_t) - 1) / alignof(max_align_t) *                  \
+     alignof(max_align_t))
 
 /* ---- reading ------------------------------------------------------------------ */
 
@@ -28,29 +54,26 @@ static void update_reading(struct ob_conn *c)
     if (want == c->reading) return;
     c->reading = want;
     if (want)
-        c->tp->read_start(c);
+        tp_of(c)->read_start(c);
     else
-        c->tp->read_stop(c);
+        tp_of(c)->read_stop(c);
 }
 
-static void on_timer(uv_timer_t *t)
+void conn_expired(struct ob_conn *c)
 {
-    struct ob_conn *c = t->data;
     if (c->closing) {
         teardown(c); /* linger expired: drop what could not be written */
         return;
     }
-    OB_DEBUG("net", "idle timeout", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer_name);
+    OB_DEBUG("net", "idle timeout", "conn=%llu peer=%s", (unsigned long long)c->id,
+             ob_conn_peer_name(c));
     ob_conn_close(c, OB_ETIMEDOUT);
 }
 
 static void arm_idle(struct ob_conn *c)
 {
     if (c->dead || c->closing) return;
-    if (c->idle_ms)
-        uv_timer_start(&c->timer, on_timer, c->idle_ms, 0);
-    else
-        uv_timer_stop(&c->timer);
+    wheel_set(c, c->idle_ms);
 }
 
 void ob_conn__read(struct ob_conn *c, const uint8_t *p, size_t n)
@@ -70,18 +93,18 @@ void ob_conn__eof(struct ob_conn *c, int status)
 
 void ob_conn__read_buffer(struct ob_conn *c, uint8_t **p, size_t *n)
 {
-    *p = c->net->readbuf;
-    *n = sizeof c->net->readbuf;
+    *p = net_of(c)->readbuf;
+    *n = sizeof net_of(c)->readbuf;
 }
 
 void *ob_conn__loop(struct ob_conn *c)
 {
-    return c->net->loop;
+    return net_of(c)->loop;
 }
 
-void **ob_conn__tp_state(struct ob_conn *c)
+void *ob_conn__tp_state(struct ob_conn *c)
 {
-    return &c->tp_state;
+    return (char *)c + TP_STATE_OFFSET;
 }
 
 /* ---- writing ---------------------------------------------------------------------- */
@@ -99,7 +122,7 @@ static void release_chunks(struct chunk *ch)
 /* The queue size at which a connection is dropped as a slow consumer. */
 static size_t hard_limit(const struct ob_conn *c)
 {
-    const struct ob_net_limits *l = &c->net->limits;
+    const struct ob_net_limits *l = &net_of(c)->limits;
     return (size_t)(2 * l->write_buffer + l->max_frame_size);
 }
 
@@ -122,7 +145,7 @@ static void flush(struct ob_conn *c)
     }
     if (!c->pending) c->pending_tail = &c->pending;
     c->writing = true;
-    int rc = c->tp->write(c, iov, n);
+    int rc = tp_of(c)->write(c, iov, n);
     free(iov);
     if (rc) ob_conn__written(c, rc);
 }
@@ -130,8 +153,10 @@ static void flush(struct ob_conn *c)
 static void dirty_unlink(struct ob_conn *c)
 {
     if (!c->dirty) return;
-    if (c->dprev) c->dprev->dnext = c->dnext;
-    else c->net->dirty = c->dnext;
+    if (c->dprev)
+        c->dprev->dnext = c->dnext;
+    else
+        net_of(c)->dirty = c->dnext;
     if (c->dnext) c->dnext->dprev = c->dprev;
     c->dprev = c->dnext = NULL;
     c->dirty = false;
@@ -152,7 +177,7 @@ static void on_flush(uv_prepare_t *h)
 /* Queues c for the flush before the loop next polls (see net_int.h). */
 static void mark_dirty(struct ob_conn *c)
 {
-    struct ob_net *net = c->net;
+    struct ob_net *net = net_of(c);
     if (!c->dirty) {
         c->dirty = true;
         c->dprev = NULL;
@@ -174,7 +199,7 @@ static void mark_dirty(struct ob_conn *c)
 
 static void drained(struct ob_conn *c)
 {
-    if (c->congested && c->queued <= c->net->limits.write_buffer / 2) {
+    if (c->congested && c->queued <= net_of(c)->limits.write_buffer / 2) {
         c->congested = false;
         update_reading(c);
         if (c->l->proto->on_writable) c->l->proto->on_writable(c);
@@ -224,11 +249,11 @@ int ob_conn_write(struct ob_conn *c, const struct ob_slice *iov, size_t n, ob_re
     c->queued += ch->bytes;
     if (c->queued > hard_limit(c)) {
         OB_WARN("net", "slow consumer: closing", "conn=%llu peer=%s queued=%zu",
-                (unsigned long long)c->id, c->peer_name, c->queued);
+                (unsigned long long)c->id, ob_conn_peer_name(c), c->queued);
         ob_conn_abort(c, OB_ELIMIT);
         return OB_ELIMIT;
     }
-    if (c->queued > c->net->limits.write_buffer && !c->congested) {
+    if (c->queued > net_of(c)->limits.write_buffer && !c->congested) {
         c->congested = true;
         update_reading(c);
     }
@@ -250,16 +275,10 @@ void ob_conn_release_msg(void *msg)
 
 /* ---- closing ----------------------------------------------------------------------- */
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    ob_conn__closed(h->data);
-}
-
 void ob_conn__closed(struct ob_conn *c)
 {
-    if (--c->handles > 0) return;
     release_chunks(c->inflight);
-    struct ob_net *net = c->net;
+    struct ob_net *net = net_of(c);
     net_release_listener(c->l);
     free(c);
     net->alive--;
@@ -272,10 +291,11 @@ static void teardown(struct ob_conn *c)
     c->dead = true;
     c->reading = false;
     dirty_unlink(c);
-    if (c->linked) net_conn_unlink(c->net, c);
+    if (c->linked) net_conn_unlink(net_of(c), c);
     if (c->accepted) {
         OB_DEBUG("net", "connection closed", "listener=%s conn=%llu peer=%s status=\"%s\"",
-                 c->l->name, (unsigned long long)c->id, c->peer_name, ob_strerror(c->status));
+                 c->l->name, (unsigned long long)c->id, ob_conn_peer_name(c),
+                 ob_strerror(c->status));
         if (c->l->proto->on_close) c->l->proto->on_close(c, c->status);
     }
     struct chunk *pending = c->pending;
@@ -284,10 +304,9 @@ static void teardown(struct ob_conn *c)
     for (struct chunk *ch = pending; ch; ch = ch->next)
         c->queued -= ch->bytes;
     release_chunks(pending);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-    if (c->tp_state)
-        c->tp->close(c);
+    wheel_set(c, 0);
+    if (c->tp_open)
+        tp_of(c)->close(c);
     else
         ob_conn__closed(c);
 }
@@ -302,7 +321,8 @@ void ob_conn_close(struct ob_conn *c, int status)
         teardown(c);
         return;
     }
-    uv_timer_start(&c->timer, on_timer, c->net->linger_ms, 0);
+    /* A linger of 0 (a shutdown that drops output) still waits for the next tick. */
+    wheel_set(c, net_of(c)->linger_ms ? net_of(c)->linger_ms : 1);
 }
 
 void ob_conn_abort(struct ob_conn *c, int status)
@@ -314,49 +334,36 @@ void ob_conn_abort(struct ob_conn *c, int status)
 
 /* ---- accepting ------------------------------------------------------------------- */
 
-static void name_peer(struct ob_conn *c)
+/* Keeps the peer's address in the space its family needs. */
+static void get_peer(struct ob_conn *c)
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (c->tp->peer(c, &c->peer) == 0 && c->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&c->peer;
-        uv_ip6_name(a, ip, sizeof ip);
-        port = ntohs(a->sin6_port);
-        snprintf(c->peer_name, sizeof c->peer_name, "[%s]:%u", ip, port);
-        return;
-    }
-    if (c->peer.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&c->peer;
-        uv_ip4_name(a, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-    }
-    snprintf(c->peer_name, sizeof c->peer_name, "%s:%u", ip, port);
+    struct sockaddr_storage ss;
+    if (tp_of(c)->peer(c, &ss) != 0) return; /* family 0: unknown */
+    if (ss.ss_family == AF_INET6)
+        memcpy(&c->peer.in6, &ss, sizeof c->peer.in6);
+    else if (ss.ss_family == AF_INET)
+        memcpy(&c->peer.in, &ss, sizeof c->peer.in);
 }
 
 void conn_accept(struct listener *l)
 {
     struct ob_net *net = l->net;
-    struct ob_conn *c = ob_xcalloc(1, sizeof *c);
-    c->net = net;
+    struct ob_conn *c = ob_xcalloc(1, TP_STATE_OFFSET + l->tp->state_size);
     c->l = l;
     l->refs++;
     net->alive++;
-    c->tp = l->tp;
     c->id = ++net->next_id;
     c->pending_tail = &c->pending;
-    c->idle_ms = net->limits.idle_timeout_ms;
-    c->handles = 1;
-    uv_timer_init(net->loop, &c->timer);
-    c->timer.data = c;
-    int rc = c->tp->accept(c, &l->handle);
-    if (c->tp_state) c->handles++;
-    if (rc == 0) name_peer(c);
+    c->idle_ms = limit_ms(net->limits.idle_timeout_ms);
+    int rc = tp_of(c)->accept(c, &l->handle);
+    c->tp_open = true; /* initialized even when accept failed */
+    if (rc == 0) get_peer(c);
     if (rc || !net_admit(net, c)) {
         teardown(c);
         return;
     }
     OB_DEBUG("net", "connection accepted", "listener=%s conn=%llu peer=%s", l->name,
-             (unsigned long long)c->id, c->peer_name);
+             (unsigned long long)c->id, ob_conn_peer_name(c));
     /* Accepted before on_accept runs, so that a close from inside on_accept still
      * reaches on_close; a refusal (nonzero) means the protocol kept nothing. */
     c->accepted = true;
@@ -396,7 +403,7 @@ void ob_conn_resume(struct ob_conn *c)
 
 void ob_conn_set_idle_timeout(struct ob_conn *c, uint64_t ms)
 {
-    c->idle_ms = ms;
+    c->idle_ms = limit_ms(ms);
     arm_idle(c);
 }
 
@@ -422,12 +429,26 @@ const struct ob_proto_host *ob_conn_host(const struct ob_conn *c)
 
 const struct sockaddr *ob_conn_peer(const struct ob_conn *c)
 {
-    return (const struct sockaddr *)&c->peer;
+    return &c->peer.sa;
 }
 
+/* Formatted on demand (only log lines want it) into the next of the net's buffers. */
 const char *ob_conn_peer_name(const struct ob_conn *c)
 {
-    return c->peer_name;
+    struct ob_net *net = net_of(c);
+    char *out = net->peer_names[net->next_peer_name++ % 4];
+    size_t cap = sizeof net->peer_names[0];
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (c->peer.sa.sa_family == AF_INET6) {
+        uv_ip6_name(&c->peer.in6, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(c->peer.in6.sin6_port));
+    } else if (c->peer.sa.sa_family == AF_INET) {
+        uv_ip4_name(&c->peer.in, ip, sizeof ip);
+        snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(c->peer.in.sin_port));
+    } else {
+        snprintf(out, cap, "?:0");
+    }
+    return out;
 }
 
 const char *ob_conn_listener_name(const struct ob_conn *c)

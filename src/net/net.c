@@ -25,6 +25,7 @@ int ob_net_new(struct ob_net **out, void *uv_loop, const struct ob_net_limits *l
     net->loop = uv_loop;
     net->linger_ms = OB_NET_LINGER_MS;
     set_limits(net, limits);
+    wheel_init(net);
     *out = net;
     return 0;
 }
@@ -46,24 +47,24 @@ size_t ob_net_connection_count(const struct ob_net *net)
 
 /* ---- per-address counts ---------------------------------------------------------- */
 
-static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
+static size_t ip_key(const union peer_addr *pa, uint8_t key[17])
 {
     memset(key, 0, 17);
-    key[0] = (uint8_t)ss->ss_family;
-    if (ss->ss_family == AF_INET)
-        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    else if (ss->ss_family == AF_INET6)
-        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    key[0] = (uint8_t)pa->sa.sa_family;
+    if (pa->sa.sa_family == AF_INET)
+        memcpy(key + 1, &pa->in.sin_addr, 4);
+    else if (pa->sa.sa_family == AF_INET6)
+        memcpy(key + 1, &pa->in6.sin6_addr, 16);
     size_t h = 0;
     for (int i = 0; i < 17; i++)
         h = h * 31 + key[i];
     return h % 256;
 }
 
-static struct ipcount *ip_get(struct ob_net *net, const struct sockaddr_storage *ss)
+static struct ipcount *ip_get(struct ob_net *net, const union peer_addr *pa)
 {
     uint8_t key[17];
-    size_t b = ip_key(ss, key);
+    size_t b = ip_key(pa, key);
     for (struct ipcount *e = net->ips[b]; e; e = e->next)
         if (!memcmp(e->key, key, sizeof key)) return e;
     struct ipcount *e = ob_xcalloc(1, sizeof *e);
@@ -91,7 +92,7 @@ bool net_admit(struct ob_net *net, struct ob_conn *c)
     if (net->shutting_down) return false;
     if (l->max_connections && net->nconns >= l->max_connections) {
         OB_WARN("net", "connection refused: max_connections reached",
-                "listener=%s peer=%s max=%llu", c->l->name, c->peer_name,
+                "listener=%s peer=%s max=%llu", c->l->name, ob_conn_peer_name(c),
                 (unsigned long long)l->max_connections);
         return false;
     }
@@ -99,7 +100,7 @@ bool net_admit(struct ob_net *net, struct ob_conn *c)
     if (l->max_connections_per_ip && ip->n >= l->max_connections_per_ip) {
         /* ip->n > 0 here, so the entry is in use and stays */
         OB_WARN("net", "connection refused: max_connections_per_ip reached",
-                "listener=%s peer=%s max=%llu", c->l->name, c->peer_name,
+                "listener=%s peer=%s max=%llu", c->l->name, ob_conn_peer_name(c),
                 (unsigned long long)l->max_connections_per_ip);
         return false;
     }
@@ -266,6 +267,7 @@ void ob_net_free(struct ob_net *net)
 {
     if (!net) return;
     if (net->flusher) uv_close((uv_handle_t *)net->flusher, free_handle);
+    wheel_free(net);
     for (size_t b = 0; b < 256; b++)
         while (net->ips[b]) {
             struct ipcount *e = net->ips[b];

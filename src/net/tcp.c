@@ -12,7 +12,7 @@
 #include <uv.h>
 
 struct tcp {
-    uv_tcp_t handle; /* first: on_closed frees the struct through the handle */
+    uv_tcp_t handle;
 };
 
 /* One write in flight: allocated per batch rather than kept in struct tcp, so an idle
@@ -24,15 +24,14 @@ struct write_req {
 
 static struct tcp *tcp_of(struct ob_conn *c)
 {
-    return *ob_conn__tp_state(c);
+    return ob_conn__tp_state(c);
 }
 
 static int tcp_accept(struct ob_conn *c, void *listen_stream)
 {
-    struct tcp *t = ob_xcalloc(1, sizeof *t);
+    struct tcp *t = tcp_of(c);
     uv_tcp_init(ob_conn__loop(c), &t->handle);
     t->handle.data = c;
-    *ob_conn__tp_state(c) = t;
     int rc = uv_accept(listen_stream, (uv_stream_t *)&t->handle);
     if (rc == 0) uv_tcp_nodelay(&t->handle, 1);
     return rc ? OB_EIO : 0;
@@ -93,10 +92,7 @@ static int tcp_write(struct ob_conn *c, const struct ob_slice *bufs, size_t n)
 
 static void on_closed(uv_handle_t *h)
 {
-    struct ob_conn *c = h->data;
-    free(h);
-    *ob_conn__tp_state(c) = NULL;
-    ob_conn__closed(c);
+    ob_conn__closed(h->data);
 }
 
 static void tcp_close(struct ob_conn *c)
@@ -112,6 +108,7 @@ static int tcp_peer(struct ob_conn *c, struct sockaddr_storage *out)
 
 const struct ob_transport ob_transport_tcp = {
     .name = "tcp",
+    .state_size = sizeof(struct tcp),
     .accept = tcp_accept,
     .read_start = tcp_read_start,
     .read_stop = tcp_read_stop,
