@@ -54,8 +54,14 @@ struct ob_auth {
 
 struct ob_principal {
     bool anonymous;
-    char name[]; /* "anonymous" for the anonymous principal */
+    const char *name; /* "anonymous" for the anonymous principal */
+    char buf[];       /* a user's name, which name points to */
 };
+
+/* Every anonymous client gets this one, never allocated nor freed: one allocation
+ * less per connection where anonymous access is the rule. Immutable, so it may be
+ * handed out by the auth thread pool too. */
+static struct ob_principal anonymous_principal = {true, "anonymous"};
 
 static void sha256(digest_t out, const void *p, size_t n)
 {
@@ -168,10 +174,12 @@ void ob_auth_unref(struct ob_auth *a)
 
 static struct ob_principal *principal_new(const char *name, bool anonymous)
 {
+    if (anonymous) return &anonymous_principal;
     size_t n = strlen(name);
     struct ob_principal *p = ob_xmalloc(sizeof *p + n + 1);
-    p->anonymous = anonymous;
-    memcpy(p->name, name, n + 1);
+    p->anonymous = false;
+    memcpy(p->buf, name, n + 1);
+    p->name = p->buf;
     return p;
 }
 
@@ -361,7 +369,7 @@ struct ob_principal *ob_principal_dup(const struct ob_principal *p)
 
 void ob_principal_free(struct ob_principal *p)
 {
-    free(p);
+    if (p != &anonymous_principal) free(p);
 }
 
 int ob_auth_hash_password(const char *pw, size_t n, char out[OB_AUTH_HASH_MAX])

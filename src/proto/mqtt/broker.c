@@ -67,9 +67,9 @@ struct msess *ob_mqtt_sess_find(struct ob_mqtt_broker *b, struct ob_slice id)
 
 struct msess *ob_mqtt_sess_create(struct ob_mqtt_broker *b, struct ob_slice id)
 {
-    struct msess *s = ob_xcalloc(1, sizeof *s);
+    struct msess *s = ob_xcalloc(1, sizeof *s + id.n + 1);
     s->b = b;
-    s->id = ob_slice_dup(id);
+    memcpy(s->id, id.p, id.n);
     s->qtail = &s->qhead;
     ob_map_put(&b->clients, ob_slice_str(s->id), s);
     return s;
@@ -148,7 +148,6 @@ static void sess_free_memory(struct msess *s)
     ob_mqtt_out_free(s);
     if (s->will) ob_mqtt_will_free(s->will);
     free(s->q2in);
-    free(s->id);
     free(s);
 }
 

@@ -140,7 +140,6 @@ struct will {
 
 struct msess {
     struct ob_mqtt_broker *b;
-    char *id;
     struct ob_mqtt_conn *conn; /* NULL while offline */
     uint8_t version;
     uint32_t expiry;    /* session expiry interval, s; UINT32_MAX never */
@@ -156,6 +155,7 @@ struct msess {
     size_t nq2in, q2in_cap;
     struct will *will; /* delayed will of the last connection */
     bool saved;        /* a record exists in mqtt_sessions */
+    char id[];         /* the client id, in the same allocation */
 };
 
 /* A publisher ack (PUBACK/PUBREC) or SUBACK waiting for the store, in packet order. */
@@ -173,46 +173,58 @@ struct pend {
 
 enum conn_state { C_NEW, C_AUTH, C_LIVE, C_DEAD };
 
+/* v5 topic aliases we assigned (allocated at the first one). */
+struct out_alias {
+    struct ob_map map; /* topic -> alias number (as uintptr_t) */
+    char **keys;
+    uint16_t n;
+};
+
+/*
+ * Every idle connection carries one of these, so what only some connections use
+ * (topic aliases, bytes stashed during authentication, the decoder's arrays) hangs off
+ * a pointer allocated on first use, and the fields are ordered to pack.
+ */
 struct ob_mqtt_conn {
     struct ob_mqtt_broker *b;
     const struct ob_mqtt_out *out;
     void *ctx;
-    struct ob_mqtt_decoder dec;
-    enum conn_state state;
-    uint8_t version;
-    unsigned busy;
+    struct msess *s;
+    struct ob_principal *who;
     struct ob_mqtt_conn *next_deferred;
+    /* The client id: until the session is attached an own copy, then the session's
+     * (s->id), and an own copy again once detached. */
+    char *cid;
+    bool cid_owned;
     bool gone;    /* transport closed: out must not be used */
     bool closing; /* we asked the transport to close */
     bool clean_disconnect;
     bool paused;
-    struct msess *s;
-    struct ob_principal *who;
-    struct ob_buf stash; /* bytes that arrived after CONNECT while authenticating */
+    uint8_t state; /* enum conn_state */
+    uint8_t version;
     /* from CONNECT */
-    char *cid;
     bool cid_assigned;
     bool clean_start;
     bool has_credentials;
-    uint32_t expiry;
+    bool problem_info;
     uint16_t server_keepalive; /* v5: sent in CONNACK when nonzero */
-    uint64_t idle_ms;          /* 1.5 x keepalive; the tick enforces it for transports
-                                  without an idle timeout (WebSocket) */
-    int64_t last_rx_ns;
     uint16_t keepalive;
     uint16_t recv_max;
-    uint32_t max_packet;
     uint16_t alias_max;
-    bool problem_info;
+    uint32_t expiry;
+    uint32_t max_packet;
+    uint32_t idle_ms; /* 1.5 x keepalive; the tick enforces it for transports
+                         without an idle timeout (WebSocket) */
+    unsigned busy;
+    int64_t last_rx_ns;
     struct will *will;
-    /* topic aliases */
-    char **in_alias;         /* opt.alias_max + 1 entries, allocated at the first alias */
-    struct ob_map out_alias; /* topic -> alias number (as uintptr_t) */
-    char **out_alias_keys;
-    uint16_t out_alias_n;
+    struct ob_buf *stash; /* bytes that arrived after CONNECT while authenticating */
+    char **in_alias;      /* opt.alias_max + 1 entries, allocated at the first alias */
+    struct out_alias *out_alias;
     /* ordered acks */
     struct pend *phead, **ptail;
     size_t npend;
+    struct ob_mqtt_decoder dec;
 };
 
 /* ---- broker.c -------------------------------------------------------------------- */

@@ -237,6 +237,14 @@ void ob_mqtt_wr_bin(struct ob_mqtt_wr *w, struct ob_slice s)
 /* ---- packet decoders ----------------------------------------------------------------- */
 
 /* What a body decoder works with: the cursor, the packet's header flags and version. */
+struct ob_mqtt_dec_arrays {
+    struct ob_mqtt_scratch props_scratch, will_scratch;
+    struct ob_mqtt_sub *subs;
+    size_t subs_cap;
+    struct ob_slice *filters;
+    size_t filters_cap;
+};
+
 struct dctx {
     struct ob_mqtt_rd r;
     struct ob_mqtt_decoder *d;
@@ -249,12 +257,24 @@ static int fail(struct dctx *c, uint8_t reason, const char *what)
     return ob_mqtt_rd_fail(&c->r, reason, what);
 }
 
+/* The decoder's arrays, allocated on first use. */
+static struct ob_mqtt_dec_arrays *arrays(struct ob_mqtt_decoder *d)
+{
+    if (!d->arrays) d->arrays = ob_xcalloc(1, sizeof *d->arrays);
+    return d->arrays;
+}
+
 static int props(struct dctx *c, unsigned where, struct ob_mqtt_props *out)
 {
     if (c->version != OB_MQTT_V5) return 0;
-    struct ob_mqtt_scratch *s =
-        where == OB_MQTT_PROPS_WILL ? &c->d->will_scratch : &c->d->props_scratch;
-    return ob_mqtt_props_decode(&c->r, where, out, s);
+    /* An empty block (length byte 0) needs no arrays. */
+    if (c->r.off < c->r.n && c->r.p[c->r.off] == 0) {
+        struct ob_mqtt_scratch none = {0};
+        return ob_mqtt_props_decode(&c->r, where, out, &none);
+    }
+    struct ob_mqtt_dec_arrays *a = arrays(c->d);
+    return ob_mqtt_props_decode(&c->r, where, out,
+                                where == OB_MQTT_PROPS_WILL ? &a->will_scratch : &a->props_scratch);
 }
 
 /* Protocol name and level: "MQTT" 4 or 5, or 3.1's "MQIsdp" 3. */
@@ -417,10 +437,11 @@ static int decode_subscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
         if (!rc) rc = ob_mqtt_rd_u8(&c->r, &o);
         if (!rc) rc = sub_options(c, o, &s);
         if (rc) break;
-        OB_GROW(d->subs, d->subs_cap, n + 1);
-        d->subs[n++] = s;
+        struct ob_mqtt_dec_arrays *a = arrays(d);
+        OB_GROW(a->subs, a->subs_cap, n + 1);
+        a->subs[n++] = s;
     }
-    pkt->subscribe.subs = d->subs;
+    pkt->subscribe.subs = n ? d->arrays->subs : NULL;
     pkt->subscribe.nsubs = n;
     return rc;
 }
@@ -436,10 +457,11 @@ static int decode_unsubscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
     while (!rc && rd_more(&c->r)) {
         struct ob_slice f;
         if ((rc = read_filter(c, &f))) break;
-        OB_GROW(d->filters, d->filters_cap, n + 1);
-        d->filters[n++] = f;
+        struct ob_mqtt_dec_arrays *a = arrays(d);
+        OB_GROW(a->filters, a->filters_cap, n + 1);
+        a->filters[n++] = f;
     }
-    pkt->unsubscribe.filters = d->filters;
+    pkt->unsubscribe.filters = n ? d->arrays->filters : NULL;
     pkt->unsubscribe.nfilters = n;
     return rc;
 }
@@ -516,10 +538,13 @@ void ob_mqtt_decoder_init(struct ob_mqtt_decoder *d, uint8_t version, uint32_t m
 void ob_mqtt_decoder_release(struct ob_mqtt_decoder *d)
 {
     ob_buf_release(&d->buf);
-    ob_mqtt_scratch_release(&d->props_scratch);
-    ob_mqtt_scratch_release(&d->will_scratch);
-    free(d->subs);
-    free(d->filters);
+    if (d->arrays) {
+        ob_mqtt_scratch_release(&d->arrays->props_scratch);
+        ob_mqtt_scratch_release(&d->arrays->will_scratch);
+        free(d->arrays->subs);
+        free(d->arrays->filters);
+        free(d->arrays);
+    }
     memset(d, 0, sizeof *d);
 }
 

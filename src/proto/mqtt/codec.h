@@ -283,6 +283,8 @@ struct ob_mqtt_scratch {
     size_t ids_cap;
 };
 
+struct ob_mqtt_dec_arrays; /* codec.c */
+
 /* Embeddable; fields other than those set by ob_mqtt_decoder_init are private. */
 struct ob_mqtt_decoder {
     uint8_t version;          /* 0 until set: then only CONNECT is accepted */
@@ -296,11 +298,9 @@ struct ob_mqtt_decoder {
     uint32_t remaining;
     int failed; /* sticky OB_E* code once an error was reported */
     struct ob_mqtt_error err;
-    struct ob_mqtt_scratch props_scratch, will_scratch;
-    struct ob_mqtt_sub *subs;
-    size_t subs_cap;
-    struct ob_slice *filters;
-    size_t filters_cap;
+    /* Arrays for repeated parts (user properties, subscriptions), allocated the first
+     * time a packet has any: an idle 3.1.1 connection never needs them. */
+    struct ob_mqtt_dec_arrays *arrays;
 };
 
 /* version: 0 (server before CONNECT) or 3/4/5; max_packet_size 0 means the protocol's. */

@@ -26,15 +26,19 @@ void ob_mqtt_conn_hold(struct ob_mqtt_conn *c)
 static void conn_free(struct ob_mqtt_conn *c)
 {
     ob_mqtt_decoder_release(&c->dec);
-    ob_buf_release(&c->stash);
+    if (c->stash) ob_buf_release(c->stash);
+    free(c->stash);
     for (size_t i = 0; c->in_alias && i <= c->b->opt.alias_max; i++)
         free(c->in_alias[i]);
     free(c->in_alias);
-    for (size_t i = 0; i < c->out_alias_n; i++)
-        free(c->out_alias_keys[i]);
-    free(c->out_alias_keys);
-    free(c->cid);
-    ob_map_release(&c->out_alias);
+    if (c->out_alias) {
+        for (size_t i = 0; i < c->out_alias->n; i++)
+            free(c->out_alias->keys[i]);
+        free(c->out_alias->keys);
+        ob_map_release(&c->out_alias->map);
+        free(c->out_alias);
+    }
+    if (c->cid_owned) free(c->cid);
     if (c->will) ob_mqtt_will_free(c->will);
     if (c->who) ob_principal_free(c->who);
     free(c);
@@ -194,7 +198,11 @@ static void feed(struct ob_mqtt_conn *c, const uint8_t *p, size_t n)
 {
     while (n && ob_mqtt_conn_usable(c)) {
         if (c->state == C_AUTH) {
-            ob_buf_append(&c->stash, p, n);
+            if (!c->stash) {
+                c->stash = ob_xmalloc(sizeof *c->stash);
+                *c->stash = (struct ob_buf)OB_BUF_INIT;
+            }
+            ob_buf_append(c->stash, p, n);
             return;
         }
         size_t used = 0;
@@ -226,11 +234,12 @@ void ob_mqtt_conn_input(struct ob_mqtt_conn *c, const uint8_t *p, size_t n)
 
 void ob_mqtt_conn_unstash(struct ob_mqtt_conn *c)
 {
-    if (!c->stash.len) return;
-    struct ob_buf b = c->stash;
-    c->stash = (struct ob_buf)OB_BUF_INIT;
-    feed(c, b.p, b.len);
-    ob_buf_release(&b);
+    struct ob_buf *b = c->stash;
+    if (!b) return;
+    c->stash = NULL;
+    feed(c, b->p, b->len);
+    ob_buf_release(b);
+    free(b);
 }
 
 void ob_mqtt_conn_writable(struct ob_mqtt_conn *c)

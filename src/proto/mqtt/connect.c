@@ -58,7 +58,7 @@ static void set_keepalive(struct ob_mqtt_conn *c)
         c->server_keepalive = (uint16_t)ka;
     }
     /* 1.5 times the keepalive (MQTT-3.1.2-24); 0 means none. */
-    c->idle_ms = (uint64_t)ka * 1500;
+    c->idle_ms = ka * 1500u;
     if (c->out->set_idle_timeout) c->out->set_idle_timeout(c->ctx, c->idle_ms);
 }
 
@@ -96,6 +96,10 @@ static bool attach_session(struct ob_mqtt_conn *c)
     s->expires_ns = 0;
     s->conn = c;
     c->s = s;
+    /* One copy of the id while attached: the session's. */
+    free(c->cid);
+    c->cid = s->id;
+    c->cid_owned = false;
     b->connected++;
     if (ob_mqtt_sess_persistent(s) && (!was || old_expiry != s->expiry || !present || cancelled))
         ob_mqtt_sess_save(s, NULL, NULL);
@@ -205,6 +209,7 @@ static bool read_connect(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pk
     } else {
         c->cid = ob_slice_dup(cn->client_id);
     }
+    c->cid_owned = true;
     c->clean_start = cn->clean_start;
     c->keepalive = cn->keep_alive;
     if (c->version == OB_MQTT_V5) {
@@ -300,6 +305,8 @@ void ob_mqtt_conn_detach(struct ob_mqtt_conn *c)
     if (!s) return;
     c->s = NULL;
     s->conn = NULL;
+    c->cid = ob_xstrdup(s->id); /* the session may end before the connection */
+    c->cid_owned = true;
     c->b->connected--;
     for (struct msub *u = s->subs; u; u = u->next)
         ob_mqtt_sub_detach(u);

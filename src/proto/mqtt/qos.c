@@ -112,15 +112,17 @@ static bool canonical(struct ob_slice name)
 static void apply_alias(struct ob_mqtt_conn *c, struct ob_mqtt_packet *p, struct ob_slice topic)
 {
     if (!c->alias_max) return;
-    uintptr_t a = (uintptr_t)ob_map_get(&c->out_alias, topic);
+    if (!c->out_alias) c->out_alias = ob_xcalloc(1, sizeof *c->out_alias);
+    struct out_alias *oa = c->out_alias;
+    uintptr_t a = (uintptr_t)ob_map_get(&oa->map, topic);
     if (a) {
         p->publish.topic = ob_slice_make(NULL, 0);
-    } else if (c->out_alias_n < c->alias_max) {
-        c->out_alias_keys = ob_xrealloc(c->out_alias_keys, (c->out_alias_n + 1) * sizeof(char *));
+    } else if (oa->n < c->alias_max) {
+        oa->keys = ob_xrealloc(oa->keys, (oa->n + 1) * sizeof(char *));
         char *k = ob_slice_dup(topic);
-        c->out_alias_keys[c->out_alias_n++] = k;
-        a = c->out_alias_n;
-        ob_map_put(&c->out_alias, ob_slice_str(k), (void *)a);
+        oa->keys[oa->n++] = k;
+        a = oa->n;
+        ob_map_put(&oa->map, ob_slice_str(k), (void *)a);
     } else {
         return;
     }
