@@ -102,6 +102,11 @@ void *ob_conn__loop(struct ob_conn *c)
     return net_of(c)->loop;
 }
 
+void **ob_conn__tp_shared(struct ob_conn *c)
+{
+    return &net_of(c)->tp_shared;
+}
+
 void *ob_conn__tp_state(struct ob_conn *c)
 {
     return (char *)c + TP_STATE_OFFSET;
@@ -199,6 +204,7 @@ static void mark_dirty(struct ob_conn *c)
 
 static void drained(struct ob_conn *c)
 {
+    if (c->dead) return; /* a write that completed at once may have closed c */
     if (c->congested && c->queued <= net_of(c)->limits.write_buffer / 2) {
         c->congested = false;
         update_reading(c);

@@ -268,6 +268,7 @@ void ob_net_free(struct ob_net *net)
     if (!net) return;
     if (net->flusher) uv_close((uv_handle_t *)net->flusher, free_handle);
     wheel_free(net);
+    if (net->tp_shared) ob_transport_tcp.free_shared(net->tp_shared);
     for (size_t b = 0; b < 256; b++)
         while (net->ips[b]) {
             struct ipcount *e = net->ips[b];

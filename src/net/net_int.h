@@ -103,7 +103,8 @@ struct ob_net {
     uv_prepare_t *flusher; /* heap: it may outlive the net until its close callback */
     struct ob_conn *dirty;
     bool flusher_on;
-    size_t alive; /* listeners + connections not yet freed */
+    size_t alive;    /* listeners + connections not yet freed */
+    void *tp_shared; /* the transport's per-net state (tcp.c: the epoll set) */
     /* The timer wheel (wheel.c): bucket t % OB_NET_WHEEL_SLOTS holds the connections
      * to look at in tick t; ticks count from epoch_ms (loop time). */
     uv_timer_t *ticker; /* heap, like the flusher */

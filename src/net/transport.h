@@ -27,6 +27,8 @@ struct ob_transport {
     /* Closes the transport state, then calls ob_conn__closed (which frees it). */
     void (*close)(struct ob_conn *c);
     int (*peer)(struct ob_conn *c, struct sockaddr_storage *out);
+    /* Frees the per-net state kept in *ob_conn__tp_shared (ob_net_free). */
+    void (*free_shared)(void *shared);
 };
 
 /* Transport -> connection. */
@@ -37,6 +39,8 @@ void ob_conn__closed(struct ob_conn *c);
 /* The loop-wide read buffer a transport reads into. */
 void ob_conn__read_buffer(struct ob_conn *c, uint8_t **p, size_t *n);
 void *ob_conn__loop(struct ob_conn *c);
+/* A slot in the net for the transport's per-net state (NULL until it sets it). */
+void **ob_conn__tp_shared(struct ob_conn *c);
 /* The transport's state_size bytes (zeroed at accept). */
 void *ob_conn__tp_state(struct ob_conn *c);
 
