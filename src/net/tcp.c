@@ -35,14 +35,14 @@
 #define EVENTS_PER_PASS 128
 
 struct tcp {
-    int fd;       /* -1 once closed */
-    uint32_t reg; /* events the fd is registered for in the epoll set */
+    int fd;      /* -1 once closed */
+    uint8_t reg; /* events the fd is registered for in the epoll set (EPOLLIN|EPOLLOUT) */
     bool reading;
+    uint32_t niov, idx; /* slices in the batch, the first not fully written */
     union {
         struct iovec *iov;           /* the batch being written (owned) */
         struct ob_conn *next_closed; /* once closed: the poller's list to report */
     } u;
-    uint32_t niov, idx; /* slices in the batch, the first not fully written */
 };
 
 /* Per net: the epoll set, its uv_poll_t, and the idle handle that reports closes. */
@@ -71,7 +71,7 @@ static void update_events(struct ob_conn *c)
 {
     struct tcp *t = tcp_of(c);
     if (t->fd < 0) return;
-    uint32_t want = (t->reading ? EPOLLIN : 0) | (t->u.iov ? EPOLLOUT : 0);
+    uint8_t want = (t->reading ? EPOLLIN : 0) | (t->u.iov ? EPOLLOUT : 0);
     if (want == t->reg) return;
     struct epoll_event ev = {.events = want, .data.ptr = c};
     int op = !t->reg ? EPOLL_CTL_ADD : want ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
