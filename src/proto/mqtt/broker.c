@@ -70,7 +70,6 @@ struct msess *ob_mqtt_sess_create(struct ob_mqtt_broker *b, struct ob_slice id)
     struct msess *s = ob_xcalloc(1, sizeof *s + id.n + 1);
     s->b = b;
     memcpy(s->id, id.p, id.n);
-    s->qtail = &s->qhead;
     ob_map_put(&b->clients, ob_slice_str(s->id), s);
     return s;
 }

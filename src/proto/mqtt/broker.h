@@ -138,24 +138,31 @@ struct will {
     int64_t due_wall_ns; /* the same instant on the wall clock: what is persisted */
 };
 
-struct msess {
-    struct ob_mqtt_broker *b;
-    struct ob_mqtt_conn *conn; /* NULL while offline */
-    uint8_t version;
-    uint32_t expiry;    /* session expiry interval, s; UINT32_MAX never */
-    int64_t expires_ns; /* offline: when the session ends; 0 none */
-    struct msub *subs;
+/* A session's outbound QoS 1/2 window and queue (qos.c), allocated by the first QoS 1/2
+ * delivery and freed once both are empty again: most sessions are idle most of the
+ * time, and a map of packet ids keeps its slots after use. */
+struct window {
     struct ob_map inflight; /* pid key -> struct outmsg */
     size_t ninflight;
     struct outmsg *qhead, **qtail;
     size_t nqueued;
-    uint16_t next_pid;
     uint64_t order;
-    uint16_t *q2in; /* inbound QoS 2 packet ids awaiting PUBREL */
+    uint16_t next_pid;
+};
+
+struct msess {
+    struct ob_mqtt_broker *b;
+    struct ob_mqtt_conn *conn; /* NULL while offline */
+    struct msub *subs;
+    struct window *win; /* NULL while nothing is queued or in flight */
+    struct will *will;  /* delayed will of the last connection */
+    int64_t expires_ns; /* offline: when the session ends; 0 none */
+    uint16_t *q2in;     /* inbound QoS 2 packet ids awaiting PUBREL */
     size_t nq2in, q2in_cap;
-    struct will *will; /* delayed will of the last connection */
-    bool saved;        /* a record exists in mqtt_sessions */
-    char id[];         /* the client id, in the same allocation */
+    uint32_t expiry; /* session expiry interval, s; UINT32_MAX never */
+    uint8_t version;
+    bool saved; /* a record exists in mqtt_sessions */
+    char id[];  /* the client id, in the same allocation */
 };
 
 /* A publisher ack (PUBACK/PUBREC) or SUBACK waiting for the store, in packet order. */
@@ -173,11 +180,12 @@ struct pend {
 
 enum conn_state { C_NEW, C_AUTH, C_LIVE, C_DEAD };
 
-/* v5 topic aliases we assigned (allocated at the first one). */
-struct out_alias {
-    struct ob_map map; /* topic -> alias number (as uintptr_t) */
-    char **keys;
-    uint16_t n;
+/* v5 topic aliases, both ways (allocated at the first one either way). */
+struct aliases {
+    struct ob_map out; /* ours: topic -> alias number (as uintptr_t) */
+    char **out_keys;
+    uint16_t nout;
+    char *in[]; /* the client's, opt.alias_max + 1 entries: alias number -> topic */
 };
 
 /*
@@ -216,14 +224,13 @@ struct ob_mqtt_conn {
     uint32_t idle_ms; /* 1.5 x keepalive; the tick enforces it for transports
                          without an idle timeout (WebSocket) */
     unsigned busy;
+    uint32_t npend; /* acks queued in phead */
     int64_t last_rx_ns;
     struct will *will;
     struct ob_buf *stash; /* bytes that arrived after CONNECT while authenticating */
-    char **in_alias;      /* opt.alias_max + 1 entries, allocated at the first alias */
-    struct out_alias *out_alias;
+    struct aliases *alias;
     /* ordered acks */
     struct pend *phead, **ptail;
-    size_t npend;
     struct ob_mqtt_decoder dec;
 };
 
@@ -259,6 +266,8 @@ void ob_mqtt_conn_kick(struct ob_mqtt_conn *c, uint8_t reason);
 /* Closes without a DISCONNECT (after the peer's own, or in 3.1.1). */
 void ob_mqtt_conn_close(struct ob_mqtt_conn *c, int status);
 bool ob_mqtt_conn_usable(const struct ob_mqtt_conn *c);
+/* The connection's topic aliases, allocated on first use. */
+struct aliases *ob_mqtt_conn_aliases(struct ob_mqtt_conn *c);
 /* Authentication finished: process the bytes that arrived meanwhile. */
 void ob_mqtt_conn_unstash(struct ob_mqtt_conn *c);
 

@@ -28,15 +28,14 @@ static void conn_free(struct ob_mqtt_conn *c)
     ob_mqtt_decoder_release(&c->dec);
     if (c->stash) ob_buf_release(c->stash);
     free(c->stash);
-    for (size_t i = 0; c->in_alias && i <= c->b->opt.alias_max; i++)
-        free(c->in_alias[i]);
-    free(c->in_alias);
-    if (c->out_alias) {
-        for (size_t i = 0; i < c->out_alias->n; i++)
-            free(c->out_alias->keys[i]);
-        free(c->out_alias->keys);
-        ob_map_release(&c->out_alias->map);
-        free(c->out_alias);
+    if (c->alias) {
+        for (size_t i = 0; i <= c->b->opt.alias_max; i++)
+            free(c->alias->in[i]);
+        for (size_t i = 0; i < c->alias->nout; i++)
+            free(c->alias->out_keys[i]);
+        free(c->alias->out_keys);
+        ob_map_release(&c->alias->out);
+        free(c->alias);
     }
     if (c->cid_owned) free(c->cid);
     if (c->will) ob_mqtt_will_free(c->will);
@@ -47,6 +46,13 @@ static void conn_free(struct ob_mqtt_conn *c)
 void ob_mqtt_conn_drop(struct ob_mqtt_conn *c)
 {
     if (--c->busy == 0 && c->gone) conn_free(c);
+}
+
+struct aliases *ob_mqtt_conn_aliases(struct ob_mqtt_conn *c)
+{
+    if (!c->alias)
+        c->alias = ob_xcalloc(1, sizeof *c->alias + (c->b->opt.alias_max + 1u) * sizeof(char *));
+    return c->alias;
 }
 
 bool ob_mqtt_conn_usable(const struct ob_mqtt_conn *c)

@@ -211,17 +211,17 @@ static bool resolve_topic(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *p
         ob_mqtt_conn_fail(c, OB_MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
         return false;
     }
-    if (!c->in_alias) c->in_alias = ob_xcalloc(c->b->opt.alias_max + 1u, sizeof *c->in_alias);
+    char **in = ob_mqtt_conn_aliases(c)->in;
     if (topic->n) {
-        free(c->in_alias[a]);
-        c->in_alias[a] = ob_slice_dup(*topic);
+        free(in[a]);
+        in[a] = ob_slice_dup(*topic);
         return true;
     }
-    if (!c->in_alias[a]) {
+    if (!in[a]) {
         ob_mqtt_conn_fail(c, OB_MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
         return false;
     }
-    *topic = ob_slice_str(c->in_alias[a]);
+    *topic = ob_slice_str(in[a]);
     return true;
 }
 

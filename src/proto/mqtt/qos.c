@@ -71,11 +71,33 @@ static void key_of(uint8_t key[2], uint16_t pid)
     key[1] = (uint8_t)pid;
 }
 
-static struct outmsg *inflight_get(struct msess *s, uint16_t pid)
+static struct outmsg *inflight_get(const struct msess *s, uint16_t pid)
 {
+    if (!s->win) return NULL;
     uint8_t k[2];
     key_of(k, pid);
-    return ob_map_get(&s->inflight, ob_slice_make(k, 2));
+    return ob_map_get(&s->win->inflight, ob_slice_make(k, 2));
+}
+
+/* The session's window, created for a message to queue or restore. */
+static struct window *win_get(struct msess *s)
+{
+    if (!s->win) {
+        s->win = ob_xcalloc(1, sizeof *s->win);
+        s->win->qtail = &s->win->qhead;
+    }
+    return s->win;
+}
+
+/* Frees the window once nothing is queued or in flight. Only from the outermost
+ * callers (an ack, going offline): the loops below keep pointers into it. */
+static void win_trim(struct msess *s)
+{
+    struct window *w = s->win;
+    if (!w || w->ninflight || w->qhead) return;
+    ob_map_release(&w->inflight);
+    free(w);
+    s->win = NULL;
 }
 
 static void out_release(struct outmsg *o)
@@ -112,17 +134,16 @@ static bool canonical(struct ob_slice name)
 static void apply_alias(struct ob_mqtt_conn *c, struct ob_mqtt_packet *p, struct ob_slice topic)
 {
     if (!c->alias_max) return;
-    if (!c->out_alias) c->out_alias = ob_xcalloc(1, sizeof *c->out_alias);
-    struct out_alias *oa = c->out_alias;
-    uintptr_t a = (uintptr_t)ob_map_get(&oa->map, topic);
+    struct aliases *al = ob_mqtt_conn_aliases(c);
+    uintptr_t a = (uintptr_t)ob_map_get(&al->out, topic);
     if (a) {
         p->publish.topic = ob_slice_make(NULL, 0);
-    } else if (oa->n < c->alias_max) {
-        oa->keys = ob_xrealloc(oa->keys, (oa->n + 1) * sizeof(char *));
+    } else if (al->nout < c->alias_max) {
+        al->out_keys = ob_xrealloc(al->out_keys, (al->nout + 1) * sizeof(char *));
         char *k = ob_slice_dup(topic);
-        oa->keys[oa->n++] = k;
-        a = oa->n;
-        ob_map_put(&oa->map, ob_slice_str(k), (void *)a);
+        al->out_keys[al->nout++] = k;
+        a = al->nout;
+        ob_map_put(&al->out, ob_slice_str(k), (void *)a);
     } else {
         return;
     }
@@ -236,16 +257,17 @@ static uint16_t stable_pid(const struct outmsg *o)
 
 static uint16_t next_pid(struct msess *s)
 {
+    struct window *w = s->win;
     for (;;) {
-        if (++s->next_pid == 0) s->next_pid = 1;
-        if (!inflight_get(s, s->next_pid)) return s->next_pid;
+        if (++w->next_pid == 0) w->next_pid = 1;
+        if (!inflight_get(s, w->next_pid)) return w->next_pid;
     }
 }
 
 static void finish(struct msess *s, struct outmsg *o)
 {
-    ob_map_del(&s->inflight, ob_slice_make(o->key, 2));
-    s->ninflight--;
+    ob_map_del(&s->win->inflight, ob_slice_make(o->key, 2));
+    s->win->ninflight--;
     if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
     out_release(o);
 }
@@ -253,23 +275,24 @@ static void finish(struct msess *s, struct outmsg *o)
 void ob_mqtt_pump(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
-    if (!c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
+    struct window *w = s->win;
+    if (!w || !c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
     size_t max = c->b->opt.max_inflight;
     size_t window = c->recv_max < max ? c->recv_max : max;
-    while (s->qhead && s->ninflight < window) {
+    while (w->qhead && w->ninflight < window) {
         if (c->out->congested && c->out->congested(c->ctx)) return;
-        struct outmsg *o = s->qhead;
+        struct outmsg *o = w->qhead;
         uint16_t pid = o->cons ? stable_pid(o) : 0;
         if (pid && inflight_get(s, pid)) return; /* wait for that id (see the top) */
-        s->qhead = o->next;
-        if (!s->qhead) s->qtail = &s->qhead;
-        s->nqueued--;
+        w->qhead = o->next;
+        if (!w->qhead) w->qtail = &w->qhead;
+        w->nqueued--;
         o->next = NULL;
         o->pid = pid ? pid : next_pid(s);
         key_of(o->key, o->pid);
-        o->seq_order = ++s->order;
-        ob_map_put(&s->inflight, ob_slice_make(o->key, 2), o);
-        s->ninflight++;
+        o->seq_order = ++w->order;
+        ob_map_put(&w->inflight, ob_slice_make(o->key, 2), o);
+        w->ninflight++;
         if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
             finish(s, o);
         if (!ob_mqtt_conn_usable(c)) return; /* the write closed the connection */
@@ -280,7 +303,7 @@ static bool already_inflight(struct msess *s, struct ob_consumer *cons, uint64_t
 {
     size_t i = 0;
     void *v;
-    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+    while (s->win && ob_map_next(&s->win->inflight, &i, NULL, &v)) {
         struct outmsg *o = v;
         if (o->cons == cons && o->seq == seq) return true;
     }
@@ -321,7 +344,8 @@ void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct o
         if (cons) ob_consumer_ack(cons, seq, NULL, NULL);
         return;
     }
-    if (s->nqueued >= c->b->opt.max_queued && !cons) {
+    struct window *w = win_get(s);
+    if (w->nqueued >= c->b->opt.max_queued && !cons) {
         /* Counted in $SYS/broker/messages/dropped; logged once per 1000, not per message. */
         if (c->b->dropped++ % 1000 == 0)
             OB_WARN("mqtt", "session queue full, messages dropped", "client=%s dropped=%llu", s->id,
@@ -338,9 +362,9 @@ void ob_mqtt_deliver(struct msess *s, struct msub *u, struct ob_msg *m, struct o
     o->retain = retain;
     o->dup = count > 1;
     o->shared = u->group != NULL;
-    *s->qtail = o;
-    s->qtail = &o->next;
-    s->nqueued++;
+    *w->qtail = o;
+    w->qtail = &o->next;
+    w->nqueued++;
     ob_mqtt_pump(s);
 }
 
@@ -438,6 +462,7 @@ void ob_mqtt_handle_ack(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt
         break;
     }
     ob_mqtt_pump(s);
+    win_trim(s);
 }
 
 static int by_order(const void *a, const void *b)
@@ -449,11 +474,11 @@ static int by_order(const void *a, const void *b)
 void ob_mqtt_resend(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
-    if (!s->ninflight || !c) return;
-    struct outmsg **v = ob_xmalloc(s->ninflight * sizeof *v);
+    if (!s->win || !s->win->ninflight || !c) return;
+    struct outmsg **v = ob_xmalloc(s->win->ninflight * sizeof *v);
     size_t n = 0, i = 0;
     void *val;
-    while (ob_map_next(&s->inflight, &i, NULL, &val))
+    while (ob_map_next(&s->win->inflight, &i, NULL, &val))
         v[n++] = val;
     qsort(v, n, sizeof *v, by_order);
     for (i = 0; i < n && ob_mqtt_conn_usable(c); i++) {
@@ -468,9 +493,11 @@ void ob_mqtt_resend(struct msess *s)
 
 void ob_mqtt_out_offline(struct msess *s)
 {
+    struct window *w = s->win;
+    if (!w) return;
     struct outmsg *keep = NULL, **kt = &keep, *o, *next;
     size_t nkeep = 0;
-    for (o = s->qhead; o; o = next) {
+    for (o = w->qhead; o; o = next) {
         next = o->next;
         if (o->cons) { /* the consumer redelivers it after the rebind */
             out_release(o);
@@ -481,15 +508,15 @@ void ob_mqtt_out_offline(struct msess *s)
         kt = &o->next;
         nkeep++;
     }
-    s->qhead = keep;
-    s->qtail = keep ? kt : &s->qhead;
-    s->nqueued = nkeep;
+    w->qhead = keep;
+    w->qtail = keep ? kt : &w->qhead;
+    w->nqueued = nkeep;
     /* A shared subscription's in-flight messages go to another member (the core
      * redelivers them when this member's binding leaves): forget them here. */
     size_t i = 0;
     void *v;
     struct outmsg *drop = NULL;
-    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+    while (ob_map_next(&w->inflight, &i, NULL, &v)) {
         o = v;
         if (o->shared && o->state == 0) {
             o->next = drop;
@@ -498,37 +525,40 @@ void ob_mqtt_out_offline(struct msess *s)
     }
     for (o = drop; o; o = next) {
         next = o->next;
-        ob_map_del(&s->inflight, ob_slice_make(o->key, 2));
-        s->ninflight--;
+        ob_map_del(&w->inflight, ob_slice_make(o->key, 2));
+        w->ninflight--;
         out_release(o);
     }
+    win_trim(s);
 }
 
 void ob_mqtt_out_free(struct msess *s)
 {
+    struct window *w = s->win;
+    if (!w) return;
     struct outmsg *o, *next;
-    for (o = s->qhead; o; o = next) {
+    for (o = w->qhead; o; o = next) {
         next = o->next;
         out_release(o);
     }
-    s->qhead = NULL;
-    s->qtail = &s->qhead;
-    s->nqueued = 0;
     size_t i = 0;
     void *v;
-    while (ob_map_next(&s->inflight, &i, NULL, &v))
+    while (ob_map_next(&w->inflight, &i, NULL, &v))
         out_release(v);
-    ob_map_release(&s->inflight);
-    s->ninflight = 0;
+    ob_map_release(&w->inflight);
+    free(w);
+    s->win = NULL;
 }
 
 void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons)
 {
-    for (struct outmsg *o = s->qhead; o; o = o->next)
+    struct window *w = s->win;
+    if (!w) return;
+    for (struct outmsg *o = w->qhead; o; o = o->next)
         if (o->cons == cons) o->cons = NULL;
     size_t i = 0;
     void *v;
-    while (ob_map_next(&s->inflight, &i, NULL, &v))
+    while (ob_map_next(&w->inflight, &i, NULL, &v))
         if (((struct outmsg *)v)->cons == cons) ((struct outmsg *)v)->cons = NULL;
 }
 
@@ -541,7 +571,7 @@ void ob_mqtt_out_encode_released(const struct msess *s, struct ob_buf *b)
     uint16_t n = 0;
     void *v;
     ob_buf_put_u16le(b, 0);
-    while (ob_map_next(&s->inflight, &i, NULL, &v)) {
+    while (s->win && ob_map_next(&s->win->inflight, &i, NULL, &v)) {
         const struct outmsg *o = v;
         if (o->state != 1 || !o->kept) continue;
         ob_buf_put_u16le(b, o->pid);
@@ -577,14 +607,15 @@ bool ob_mqtt_out_restore_released(struct msess *s, const uint8_t **p, const uint
         o->qos = 2;
         o->state = 1;
         o->kept = true;
-        o->seq_order = ++s->order;
+        struct window *w = win_get(s);
+        o->seq_order = ++w->order;
         key_of(o->key, o->pid);
         if (o->pid == 0 || inflight_get(s, o->pid)) {
             free(o);
             continue;
         }
-        ob_map_put(&s->inflight, ob_slice_make(o->key, 2), o);
-        s->ninflight++;
+        ob_map_put(&w->inflight, ob_slice_make(o->key, 2), o);
+        w->ninflight++;
         ack_again(s, o->chash, o->seq);
     }
     *p = q;
