@@ -490,6 +490,51 @@ static void test_shutdown_closes_connections(void **state)
     close(fd);
 }
 
+/* Queues far more than the socket buffers take to a client that never reads. */
+#define FLOOD_BYTES (24u << 20)
+static atomic_int flood_released;
+
+static void flood_release(void *arg)
+{
+    free(arg);
+    atomic_fetch_add(&flood_released, 1);
+}
+
+static int f_accept(struct ob_conn *c)
+{
+    atomic_fetch_add(&stats.accepted, 1);
+    void *p = calloc(1, FLOOD_BYTES);
+    struct ob_slice iov = {p, FLOOD_BYTES};
+    return ob_conn_write(c, &iov, 1, flood_release, p) == 0 ? 0 : -1;
+}
+
+static void f_close(struct ob_conn *c, int status)
+{
+    (void)c;
+    atomic_store(&stats.last_status, status);
+    atomic_fetch_add(&stats.closed, 1);
+}
+
+static const struct ob_protocol fproto = {
+    .name = "flood", .on_accept = f_accept, .on_data = m_data, .on_close = f_close};
+
+/* Shutdown while a peer reads nothing: the connection lingers, then the net's timer
+ * ends it (the shutdown completes, the queued write is released once). */
+static void test_shutdown_linger_expires(void **state)
+{
+    (void)state;
+    atomic_store(&flood_released, 0);
+    struct ob_net_limits lim = {.write_buffer = 32u << 20, .max_frame_size = 1 << 20};
+    struct server *s = server_start_with(&lim, &fproto);
+    int fd = client(s->port, 4096);
+    wait_for(&stats.accepted, 1, 2000);
+    server_stop(s); /* returns once every connection is gone */
+    assert_int_equal(atomic_load(&stats.closed), 1);
+    assert_int_equal(atomic_load(&stats.last_status), OB_ECLOSED);
+    assert_int_equal(atomic_load(&flood_released), 1);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_frame_too_long),
         cmocka_unit_test(test_port_in_use),
         cmocka_unit_test(test_shutdown_closes_connections),
+        cmocka_unit_test(test_shutdown_linger_expires),
         cmocka_unit_test(test_write_message_zero_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
