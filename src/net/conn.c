@@ -44,6 +44,11 @@ static uint32_t limit_ms(uint64_t ms)
     ((sizeof(struct ob_conn) + alignof(max_align_t) - 1) / alignof(max_align_t) *                  \
      alignof(max_align_t))
 
+/* Every idle connection of every protocol carries this struct: growing it shows in the
+ * idle-memory row of bench/mqtt.sh (issue 5), so a change past this bound should be a
+ * decision, not an accident. */
+_Static_assert(sizeof(struct ob_conn) <= 176, "struct ob_conn grew: see bench/RESULTS.md");
+
 /* ---- reading ------------------------------------------------------------------ */
 
 /* Reads while nobody holds a pause: not congested, not paused by the protocol, not

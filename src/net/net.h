@@ -140,7 +140,9 @@ void ob_conn_set_data(struct ob_conn *c, void *data);
 void *ob_conn_proto_state(const struct ob_conn *c);
 const struct ob_proto_host *ob_conn_host(const struct ob_conn *c);
 const struct sockaddr *ob_conn_peer(const struct ob_conn *c);
-const char *ob_conn_peer_name(const struct ob_conn *c); /* "ip:port" or "[ip6]:port" */
+/* "ip:port" or "[ip6]:port", formatted on demand into one of four buffers of the net:
+ * valid until the fourth call after this one (enough for a log line). */
+const char *ob_conn_peer_name(const struct ob_conn *c);
 const char *ob_conn_listener_name(const struct ob_conn *c);
 uint64_t ob_conn_id(const struct ob_conn *c);
 

@@ -258,6 +258,12 @@ void ob_mqtt_conn_writable(struct ob_mqtt_conn *c)
     ob_mqtt_leave(b);
 }
 
+/* Every idle MQTT client carries one (and a struct msess): see the idle-memory row of
+ * bench/mqtt.sh before letting either grow. */
+_Static_assert(sizeof(struct ob_mqtt_conn) <= 224,
+               "struct ob_mqtt_conn grew: see bench/RESULTS.md");
+_Static_assert(sizeof(struct msess) <= 88, "struct msess grew: see bench/RESULTS.md");
+
 struct ob_mqtt_conn *ob_mqtt_conn_new(struct ob_mqtt_broker *b, const struct ob_mqtt_out *out,
                                       void *ctx)
 {
