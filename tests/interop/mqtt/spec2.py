@@ -1,0 +1,659 @@
+"""spec2.py — more MQTT 3.1.1 / 5.0 behaviour a client can observe, found missing by the
+conformance audit (docs/mqtt-conformance.md): flags on delivery, overlapping subscriptions,
+retained QoS, session present, malformed and protocol-error packets. One named case each,
+against a running omnibus (MQTT_PORT), with raw packets (raw.py).
+Usage: spec2.py [case ...]   (all cases by default); prints "ok NAME" or "FAIL NAME: why"."""
+import os
+import socket
+import struct
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw import (AUTH, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP,  # noqa
+                 PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Raw,
+                 packet, props, s)
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def uniq(name):
+    return "%s-%d-%d" % (name, os.getpid(), int(time.time() * 1000) % 100000)
+
+
+def disconnect_reason(c, want):
+    """A v5 DISCONNECT with one of the reason codes in want, then the close."""
+    _, b = c.expect(DISCONNECT)
+    assert b and b[0] in want, "DISCONNECT %r, want %s" % (b[:1], [hex(w) for w in want])
+    assert c.closed(), "not closed after DISCONNECT"
+
+
+def refused(c, want):
+    """v5: DISCONNECT with a reason in want; 3.1.1: the connection is closed."""
+    if c.v == 5:
+        disconnect_reason(c, want)
+    else:
+        assert c.closed(), "3.1.1 connection not closed"
+
+
+def clear(topic):
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(topic, "", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    p.close()
+
+
+def collect(c, ack=False, quiet=0.5):
+    """Every PUBLISH until quiet seconds of silence (at least one); their QoS values."""
+    got = [c.read_publish()]
+    while True:
+        c.sock.settimeout(quiet)
+        try:
+            got.append(c.read_publish())
+        except socket.timeout:
+            break
+    c.sock.settimeout(5.0)
+    for m in got:
+        if ack and m["qos"] == 1:
+            c.ack(PUBACK, m["pid"])
+    return [m["qos"] for m in got]
+
+
+# ---- flags on delivery ---------------------------------------------------------------
+
+@case
+def dup_not_forwarded():
+    """MQTT-3.3.1-3: the DUP flag of an incoming PUBLISH is not propagated."""
+    for v in (4, 5):
+        t = uniq("dup")
+        sub = Raw(v)
+        sub.connect_ok()
+        sub.sub_ok(t, opts=1)
+        p = Raw(v)
+        p.connect_ok()
+        p.publish(t, "d", qos=1, pid=7, dup=True)
+        p.read_ack(PUBACK)
+        m = sub.read_publish()
+        assert m["dup"] is False and m["qos"] == 1, m
+        sub.ack(PUBACK, m["pid"])
+
+
+@case
+def retain_flag_live_vs_stored():
+    """MQTT-3.3.1-8/-9 (3.1.1): RETAIN=1 on the stored copy sent at SUBSCRIBE, RETAIN=0 on
+    a live delivery of a retained publish to an existing subscription."""
+    t = uniq("rflag")
+    live = Raw(4)
+    live.connect_ok()
+    live.sub_ok(t, opts=0)
+    p = Raw(4)
+    p.connect_ok()
+    p.publish(t, "r", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    assert live.read_publish()["retain"] is False
+    late = Raw(4)
+    late.connect_ok()
+    late.sub_ok(t, opts=0)
+    assert late.read_publish()["retain"] is True
+    clear(t)
+
+
+@case
+def retained_delivered_at_min_qos():
+    """MQTT-3.3.1-5 / 3.8.4-8: a retained QoS 2 message is sent at the granted QoS; a
+    retained QoS 1 message to a QoS 2 subscription keeps QoS 1."""
+    t = uniq("rq")
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t + "/two", "2", qos=2, pid=1, retain=True)
+    p.read_ack(PUBREC)
+    p.ack(PUBREL, 1)
+    p.read_ack(PUBCOMP)
+    p.publish(t + "/one", "1", qos=1, pid=2, retain=True)
+    p.read_ack(PUBACK)
+    for granted, want in ((1, {"1": 1, "2": 1}), (2, {"1": 1, "2": 2}), (0, {"1": 0, "2": 0})):
+        c = Raw(5)
+        c.connect_ok()
+        c.sub_ok(t + "/+", opts=granted)
+        got = {}
+        for _ in range(2):
+            m = c.read_publish()
+            assert m["retain"], m
+            got[m["payload"].decode()] = m["qos"]
+            if m["qos"] == 1:
+                c.ack(PUBACK, m["pid"])
+            elif m["qos"] == 2:
+                c.ack(PUBREC, m["pid"])
+                c.read_ack(PUBREL)
+                c.ack(PUBCOMP, m["pid"])
+        assert got == want, (granted, got)
+        c.close()
+    clear(t + "/one")
+    clear(t + "/two")
+
+
+@case
+def retained_qos0_empty_clears_and_is_not_stored():
+    """MQTT-3.3.1-10/-11 (3.1.1): an empty retained QoS 0 message clears the topic and is
+    itself not retained; it is delivered to current subscribers as a normal message."""
+    t = uniq("r0")
+    p = Raw(4)
+    p.connect_ok()
+    p.publish(t, "x", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    live = Raw(4)
+    live.connect_ok()
+    live.sub_ok(t, opts=0)
+    assert live.read_publish()["payload"] == b"x"
+    p.publish(t, "", qos=0, retain=True)
+    m = live.read_publish()
+    assert m["payload"] == b"" and m["retain"] is False, m
+    p.send(packet(PINGREQ, 0, b""))
+    p.expect(PINGRESP)
+    late = Raw(4)
+    late.connect_ok()
+    late.sub_ok(t, opts=0)
+    assert late.nothing(0.5), "cleared retained message delivered"
+
+
+# ---- subscriptions -------------------------------------------------------------------
+
+@case
+def overlapping_v311_max_qos():
+    """MQTT-3.3.5-1: overlapping subscriptions: the message goes out at the maximum QoS
+    of the matching subscriptions (once, or once per subscription: either is allowed)."""
+    t = uniq("ov")
+    c = Raw(4)
+    c.connect_ok()
+    c.sub_ok(t + "/+", opts=0, pid=1)
+    c.sub_ok(t + "/#", opts=1, pid=2)
+    p = Raw(4)
+    p.connect_ok()
+    p.publish(t + "/x", "m", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    got = collect(c, ack=True)
+    assert got and max(got) == 1 and len(got) <= 2, got
+
+
+@case
+def overlapping_v5_one_per_subscription():
+    """MQTT-3.3.4-2: v5 without subscription identifiers: each matching subscription may
+    get its own copy at its own QoS; at least one copy must go at the higher QoS."""
+    t = uniq("ov5")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t + "/+", opts=0, pid=1)
+    c.sub_ok(t + "/#", opts=1, pid=2)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t + "/x", "m", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    got = collect(c, ack=True)
+    assert max(got) == 1 and len(got) <= 2, got
+
+
+@case
+def plus_does_not_match_dollar_topic():
+    """MQTT-4.7.2-1: '+/x' does not match '$y/x'; '+/#' does not match $SYS."""
+    t = uniq("pl")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok("+/" + t, opts=0, pid=1)
+    c.sub_ok("+/broker/#", opts=0, pid=2)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish("$d/" + t, "hidden")
+    p.publish("n/" + t, "seen")
+    m = c.read_publish()
+    assert m["topic"] == "n/" + t, m
+    assert c.nothing(0.5)
+
+
+@case
+def resubscribe_replaces_and_resends_retained():
+    """MQTT-3.8.4-3: SUBSCRIBE with an existing filter replaces it (new QoS, one copy per
+    message) and resends the retained messages."""
+    t = uniq("rs")
+    p = Raw(4)
+    p.connect_ok()
+    p.publish(t, "keep", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    c = Raw(4)
+    c.connect_ok()
+    c.sub_ok(t, opts=0)
+    assert c.read_publish()["qos"] == 0
+    c.sub_ok(t, opts=1)
+    m = c.read_publish()
+    assert m["payload"] == b"keep" and m["qos"] == 1, m
+    c.ack(PUBACK, m["pid"])
+    p.publish(t, "live", qos=1, pid=2)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    assert m["qos"] == 1 and m["payload"] == b"live", m
+    c.ack(PUBACK, m["pid"])
+    assert c.nothing(0.4), "two copies after resubscribing"
+    clear(t)
+
+
+@case
+def suback_one_code_per_filter_in_order():
+    """MQTT-3.8.4-4/-5 (v5 3.9.3): one return code per filter, in order, same packet id."""
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(9, [(uniq("a"), 2), ("bad/#/x", 1), (uniq("b"), 0)])
+    pid, codes, _ = c.suback()
+    assert pid == 9 and codes[0] == 2 and codes[2] == 0 and codes[1] >= 0x80, codes
+
+
+@case
+def unsubscribe_v311_unknown_filter_still_unsuback():
+    """MQTT-3.10.4-5: UNSUBACK even when nothing matched."""
+    c = Raw(4)
+    c.connect_ok()
+    c.unsubscribe(4, [uniq("none")])
+    _, b = c.expect(UNSUBACK)
+    assert b == b"\x00\x04", b
+
+
+@case
+def subscribe_without_filters_is_protocol_error():
+    """MQTT-3.8.3-3: SUBSCRIBE with no payload is a protocol error (v5 0x82/0x81, 3.1.1
+    close); MQTT-3.10.3-2 the same for UNSUBSCRIBE."""
+    for v in (4, 5):
+        for ptype in (SUBSCRIBE, UNSUBSCRIBE):
+            c = Raw(v)
+            c.connect_ok()
+            body = struct.pack(">H", 1) + (b"\x00" if v == 5 else b"")
+            c.send(packet(ptype, 2, body))
+            refused(c, (0x82, 0x81))
+
+
+@case
+def subscribe_bad_options():
+    """MQTT-3.8.3-4 (3.1.1): requested QoS 3 closes; v5 MQTT-3.8.3-5: reserved option
+    bits set is malformed."""
+    c = Raw(4)
+    c.connect_ok()
+    c.subscribe(1, [(uniq("q3"), 3)])
+    assert c.closed()
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(1, [(uniq("rsv"), 0xC0)])
+    disconnect_reason(c, (0x81,))
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(1, [(uniq("rh3"), 0x30)])
+    disconnect_reason(c, (0x81, 0x82))
+
+
+@case
+def shared_subscription_no_local_is_protocol_error():
+    """MQTT-3.8.3-4 (v5): No Local on a shared subscription is a protocol error."""
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(1, [("$share/g/" + uniq("nl"), 0x04)])
+    disconnect_reason(c, (0x82,))
+
+
+@case
+def subscription_identifier_zero_is_error():
+    """v5 3.8.2.1.2: a Subscription Identifier of 0 is a protocol error."""
+    c = Raw(5)
+    c.connect_ok()
+    c.subscribe(1, [(uniq("sid0"), 0)], p=[(0x0B, 0)])
+    disconnect_reason(c, (0x82, 0x81))
+
+
+@case
+def subscription_identifier_from_client_publish_is_error():
+    """MQTT-3.3.4-6: a PUBLISH from a client must not carry a subscription identifier."""
+    c = Raw(5)
+    c.connect_ok()
+    c.publish(uniq("sidp"), "x", p=[(0x0B, 5)])
+    disconnect_reason(c, (0x82, 0x81))
+
+
+# ---- PUBLISH errors ------------------------------------------------------------------
+
+@case
+def publish_qos3_is_malformed():
+    """MQTT-3.3.1-4: QoS 3 is malformed."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect_ok()
+        body = s("a") + struct.pack(">H", 1) + (b"\x00" if v == 5 else b"")
+        c.send(packet(PUBLISH, 0x06, body + b"x"))
+        refused(c, (0x81,))
+
+
+@case
+def publish_dup_with_qos0_is_malformed_v5():
+    """MQTT-3.3.1-2: DUP must be 0 for QoS 0 (v5: a malformed packet)."""
+    c = Raw(5)
+    c.connect_ok()
+    c.publish(uniq("d0"), "x", qos=0, dup=True)
+    disconnect_reason(c, (0x81,))
+
+
+@case
+def publish_packet_id_zero():
+    """MQTT-2.3.1-1 / 2.2.1-3: QoS > 0 needs a non-zero packet id; same for SUBSCRIBE."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect_ok()
+        c.publish(uniq("p0"), "x", qos=1, pid=0)
+        refused(c, (0x81, 0x82))
+        c = Raw(v)
+        c.connect_ok()
+        c.subscribe(0, [(uniq("s0"), 0)])
+        refused(c, (0x81, 0x82))
+
+
+@case
+def wildcard_in_publish_topic_v311_closes():
+    """MQTT-3.3.2-2 (3.1.1): the topic name must not contain wildcards."""
+    for t in ("a/#", "+"):
+        c = Raw(4)
+        c.connect_ok()
+        c.publish(t, "x")
+        assert c.closed(), t
+
+
+@case
+def empty_topic_without_alias_is_error():
+    """MQTT-4.7.3-1 (3.1.1: close) / v5 3.3.2.3.4: a zero-length topic with no alias is a
+    protocol error."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect_ok()
+        c.publish("", "x")
+        refused(c, (0x82, 0x81))
+
+
+@case
+def invalid_utf8_in_topic():
+    """MQTT-1.5.3-1/-2 (v5 1.5.4): ill-formed UTF-8 or U+0000 in a topic name or filter:
+    v5 DISCONNECT 0x81, 3.1.1 close."""
+    bad = [b"a/\xff", b"a/\x00b", b"a/\xed\xa0\x80"]  # invalid byte, U+0000, a surrogate
+    for v in (4, 5):
+        for t in bad:
+            c = Raw(v)
+            c.connect_ok()
+            c.send(packet(PUBLISH, 0, s(t) + (b"\x00" if v == 5 else b"") + b"x"))
+            refused(c, (0x81,))
+            c = Raw(v)
+            c.connect_ok()
+            body = struct.pack(">H", 1) + (b"\x00" if v == 5 else b"") + s(t) + b"\x00"
+            c.send(packet(SUBSCRIBE, 2, body))
+            refused(c, (0x81,))
+
+
+@case
+def topic_alias_zero_and_unknown():
+    """MQTT-3.3.2-8: alias 0 is invalid (0x94); an empty topic with an alias that has no
+    mapping is a protocol error (0x82)."""
+    c = Raw(5)
+    c.connect_ok()
+    c.publish("a", "x", p=[(0x23, 0)])
+    disconnect_reason(c, (0x94,))
+    c = Raw(5)
+    c.connect_ok()
+    c.publish("", "x", p=[(0x23, 1)])
+    disconnect_reason(c, (0x82,))
+
+
+@case
+def receive_maximum_exceeded_0x93():
+    """MQTT-3.3.4-9: more unacknowledged QoS 2 PUBLISH than the server's Receive Maximum:
+    DISCONNECT 0x93."""
+    c = Raw(5)
+    _, pr = c.connect_ok()
+    rmax = pr.get(0x21, 65535)
+    assert rmax <= 4096, "receive maximum too large to test: %d" % rmax
+    t = uniq("rm")
+    data = b"".join(packet(PUBLISH, 0x04, s(t) + struct.pack(">H", i) + b"\x00x")
+                    for i in range(1, rmax + 2))
+    c.send(data)
+    c.sock.settimeout(10)
+    while True:
+        ty, _, b = c.read()
+        if ty == DISCONNECT:
+            assert b[0] == 0x93, b
+            break
+        assert ty == PUBREC, ty
+    assert c.closed()
+
+
+@case
+def pubrel_unknown_id_pubcomp_0x92():
+    """v5 3.7.2.1: PUBREL for an unknown packet id: PUBCOMP 0x92; 3.1.1: PUBCOMP."""
+    c = Raw(5)
+    c.connect_ok()
+    c.ack(PUBREL, 321)
+    assert c.read_ack(PUBCOMP) == (321, 0x92)
+    c = Raw(4)
+    c.connect_ok()
+    c.ack(PUBREL, 321)
+    assert c.read_ack(PUBCOMP)[0] == 321
+
+
+@case
+def message_expiry_decremented_for_queued_message():
+    """MQTT-3.3.2-6: a stored message is forwarded with the expiry minus its wait."""
+    t = uniq("mx")
+    cid = uniq("mxc")
+    c = Raw(5)
+    c.connect_ok(cid, clean=True, p=[(0x11, 60)])
+    c.sub_ok(t, opts=1)
+    c.disconnect()
+    c.close()
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "e", qos=1, pid=1, p=[(0x02, 30)])
+    p.read_ack(PUBACK)
+    p.publish(t, "gone", qos=1, pid=2, p=[(0x02, 1)])
+    p.read_ack(PUBACK)
+    time.sleep(2.2)
+    c = Raw(5)
+    sp, _ = c.connect_ok(cid, clean=False, p=[(0x11, 0)])
+    assert sp == 1
+    m = c.read_publish()
+    assert m["payload"] == b"e" and 0 < m["props"].get(0x02, 0) <= 28, m
+    c.ack(PUBACK, m["pid"])
+    assert c.nothing(0.5), "expired message delivered"
+
+
+# ---- CONNECT -------------------------------------------------------------------------
+
+@case
+def session_present_flag():
+    """MQTT-3.2.2-1/-2/-3 (v5 3.2.2-2/-3): session present is 0 with clean start, 1 when a
+    stored session resumes, 0 when there was none."""
+    for v in (4, 5):
+        cid = uniq("sp%d" % v)
+        kw = {"p": [(0x11, 60)]} if v == 5 else {}
+        c = Raw(v)
+        assert c.connect_ok(cid, clean=False, **kw)[0] == 0
+        c.sub_ok(uniq("spt"), opts=1)
+        c.disconnect()
+        c.close()
+        c = Raw(v)
+        assert c.connect_ok(cid, clean=False, **kw)[0] == 1
+        c.disconnect()
+        c.close()
+        c = Raw(v)
+        assert c.connect_ok(cid, clean=True)[0] == 0
+        c.disconnect()
+        c.close()
+
+
+@case
+def refused_connack_session_present_zero():
+    """MQTT-3.2.2-4 (v5 3.2.2-6): a CONNACK with a non-zero code has session present 0."""
+    c = Raw(4)
+    c.connect(level=9, clean=False, cid="x")
+    sp, rc, _ = c.connack()
+    assert rc == 0x01 and sp == 0
+
+
+@case
+def connect_reserved_flag_is_malformed():
+    """MQTT-3.1.2-3: the reserved CONNECT flag must be 0, or the connection is closed."""
+    for v in (4, 5):
+        c = Raw(v)
+        body = s("MQTT") + bytes([v, 0x03]) + struct.pack(">H", 60)
+        body += (b"\x00" if v == 5 else b"") + s("rsv")
+        c.send(packet(1, 0, body))
+        try:
+            t, _, b = c.read()
+            assert t == CONNACK and b[1] >= 0x80 and v == 5, (t, b)
+        except Exception as e:  # noqa: BLE001  the close itself is the answer
+            if isinstance(e, AssertionError):
+                raise
+        assert c.closed()
+
+
+@case
+def connect_will_flags_inconsistent():
+    """MQTT-3.1.2-11/-13/-14/-15: will QoS or retain without the will flag, or will QoS 3:
+    malformed."""
+    for v in (4, 5):
+        for flags in (0x02 | 0x08, 0x02 | 0x20, 0x02 | 0x04 | 0x18):
+            c = Raw(v)
+            body = s("MQTT") + bytes([v, flags]) + struct.pack(">H", 60)
+            body += (b"\x00" if v == 5 else b"") + s("w")
+            if flags & 0x04:
+                body += (b"\x00" if v == 5 else b"") + s("wt") + s("wm")
+            c.send(packet(1, 0, body))
+            try:
+                t, _, b = c.read()
+                assert t == CONNACK and b[1] != 0, (flags, t, b)
+            except AssertionError:
+                raise
+            except Exception:  # noqa: BLE001
+                pass
+            assert c.closed(), hex(flags)
+
+
+@case
+def connect_password_without_username_v311():
+    """MQTT-3.1.2-22 (3.1.1): password flag without user name flag: refused/closed."""
+    c = Raw(4)
+    c.connect("pw", pw="x")
+    try:
+        _, rc, _ = c.connack()
+        assert rc != 0, "accepted"
+    except AssertionError:
+        raise
+    except Exception:  # noqa: BLE001
+        pass
+    assert c.closed()
+
+
+@case
+def connect_wrong_protocol_name():
+    """MQTT-3.1.2-1: another protocol name: closed (v5 may first send CONNACK 0x84)."""
+    for v in (4, 5):
+        c = Raw(v)
+        body = s("MQTX") + bytes([v, 0x02]) + struct.pack(">H", 60)
+        body += (b"\x00" if v == 5 else b"") + s("pn")
+        c.send(packet(1, 0, body))
+        try:
+            t, _, b = c.read()
+            assert t == CONNACK and b[1] in (0x01, 0x84), (t, b)
+        except AssertionError:
+            raise
+        except Exception:  # noqa: BLE001
+            pass
+        assert c.closed()
+
+
+@case
+def connect_property_errors_v5():
+    """v5 3.1.2.11: Receive Maximum 0, Maximum Packet Size 0, or a property given twice is
+    a protocol error (CONNACK 0x82 or 0x81, then close)."""
+    for p in ([(0x21, 0)], [(0x27, 0)], [(0x11, 5), (0x11, 5)]):
+        c = Raw(5)
+        c.connect(uniq("pe"), p=p)
+        _, rc, _ = c.connack()
+        assert rc in (0x81, 0x82), (p, hex(rc))
+        assert c.closed()
+
+
+@case
+def keepalive_zero_is_not_timed_out_v311():
+    """MQTT-3.1.2-... keep alive 0 turns the mechanism off (3.1.1: no server keep alive)."""
+    c = Raw(4)
+    c.connect_ok(keepalive=0)
+    assert c.nothing(2.5), "packet on an idle keepalive-0 connection"
+    c.send(packet(PINGREQ, 0, b""))
+    c.expect(PINGRESP)
+
+
+@case
+def auth_packet_without_method_is_protocol_error():
+    """MQTT-4.12.0-1 (v5): AUTH after a CONNECT without an authentication method:
+    DISCONNECT 0x82 (protocol error)."""
+    c = Raw(5)
+    c.connect_ok()
+    c.send(packet(AUTH, 0, b"\x18\x00"))
+    disconnect_reason(c, (0x82, 0x8C))
+
+
+@case
+def problem_information_zero():
+    """MQTT-3.1.2-29: with Request Problem Information 0 no reason string or user property
+    on packets other than PUBLISH/CONNACK/DISCONNECT (SUBACK with an error here)."""
+    c = Raw(5)
+    c.connect_ok(p=[(0x17, 0)])
+    c.subscribe(1, [("a/#/b", 0)])
+    t, _, b = c.read()
+    if t == SUBACK:
+        from raw import parse_props
+        pr, _ = parse_props(b, 2)
+        assert 0x1F not in pr and 0x26 not in pr, pr
+
+
+@case
+def disconnect_reserved_flags_v311():
+    """MQTT-3.14.1-1: DISCONNECT with non-zero reserved bits is malformed (close, no will
+    suppression; here: the will is sent)."""
+    t = uniq("dw")
+    s_ = Raw(4)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    c = Raw(4)
+    c.connect_ok(will=(t, "will", 0, False, None))
+    c.send(bytes([0xE1, 0x00]))
+    assert c.closed()
+    assert s_.read_publish()["payload"] == b"will"
+
+
+def main():
+    want = set(sys.argv[1:])
+    failed = 0
+    for fn in CASES:
+        if want and fn.__name__ not in want:
+            continue
+        try:
+            fn()
+            print("ok", fn.__name__, flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("FAIL %s: %s" % (fn.__name__, e or type(e).__name__), flush=True)
+            if os.environ.get("VERBOSE"):
+                traceback.print_exc()
+    n = len([f for f in CASES if not want or f.__name__ in want])
+    print("%d cases, %d failed" % (n, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
