@@ -12,7 +12,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from raw import (AUTH, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP,  # noqa
-                 PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Raw,
+                 PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Closed, Raw,
                  packet, props, s)
 
 CASES = []
@@ -42,6 +42,16 @@ def refused(c, want):
         assert c.closed(), "3.1.1 connection not closed"
 
 
+def connect_refused(c, want):
+    """A bad CONNECT: closed, with or without a CONNACK whose code is in want first."""
+    try:
+        t, _, b = c.read()
+    except (Closed, ConnectionResetError):
+        return
+    assert t == CONNACK and b[1] in want, (t, b)
+    assert c.closed()
+
+
 def clear(topic):
     p = Raw(5)
     p.connect_ok()
@@ -67,6 +77,7 @@ def collect(c, ack=False, quiet=0.5):
 
 
 # ---- flags on delivery ---------------------------------------------------------------
+
 
 @case
 def dup_not_forwarded():
@@ -122,11 +133,10 @@ def retained_delivered_at_min_qos():
         c = Raw(5)
         c.connect_ok()
         c.sub_ok(t + "/+", opts=granted)
-        got = {}
-        for _ in range(2):
-            m = c.read_publish()
-            assert m["retain"], m
-            got[m["payload"].decode()] = m["qos"]
+        ms = [c.read_publish(), c.read_publish()]
+        got = {m["payload"].decode(): m["qos"] for m in ms}
+        assert all(m["retain"] for m in ms), ms
+        for m in ms:
             if m["qos"] == 1:
                 c.ack(PUBACK, m["pid"])
             elif m["qos"] == 2:
@@ -164,6 +174,7 @@ def retained_qos0_empty_clears_and_is_not_stored():
 
 
 # ---- subscriptions -------------------------------------------------------------------
+
 
 @case
 def overlapping_v311_max_qos():
@@ -247,7 +258,8 @@ def suback_one_code_per_filter_in_order():
     """MQTT-3.8.4-4/-5 (v5 3.9.3): one return code per filter, in order, same packet id."""
     c = Raw(5)
     c.connect_ok()
-    c.subscribe(9, [(uniq("a"), 2), ("bad/#/x", 1), (uniq("b"), 0)])
+    # a valid MQTT filter the server cannot take (too long once mapped): SUBACK 0x8F
+    c.subscribe(9, [(uniq("a"), 2), ("." * 3000, 1), (uniq("b"), 0)])
     pid, codes, _ = c.suback()
     assert pid == 9 and codes[0] == 2 and codes[2] == 0 and codes[1] >= 0x80, codes
 
@@ -321,6 +333,7 @@ def subscription_identifier_from_client_publish_is_error():
 
 
 # ---- PUBLISH errors ------------------------------------------------------------------
+
 
 @case
 def publish_qos3_is_malformed():
@@ -472,6 +485,7 @@ def message_expiry_decremented_for_queued_message():
 
 # ---- CONNECT -------------------------------------------------------------------------
 
+
 @case
 def session_present_flag():
     """MQTT-3.2.2-1/-2/-3 (v5 3.2.2-2/-3): session present is 0 with clean start, 1 when a
@@ -511,13 +525,7 @@ def connect_reserved_flag_is_malformed():
         body = s("MQTT") + bytes([v, 0x03]) + struct.pack(">H", 60)
         body += (b"\x00" if v == 5 else b"") + s("rsv")
         c.send(packet(1, 0, body))
-        try:
-            t, _, b = c.read()
-            assert t == CONNACK and b[1] >= 0x80 and v == 5, (t, b)
-        except Exception as e:  # noqa: BLE001  the close itself is the answer
-            if isinstance(e, AssertionError):
-                raise
-        assert c.closed()
+        connect_refused(c, (0x81,) if v == 5 else ())
 
 
 @case
@@ -532,14 +540,7 @@ def connect_will_flags_inconsistent():
             if flags & 0x04:
                 body += (b"\x00" if v == 5 else b"") + s("wt") + s("wm")
             c.send(packet(1, 0, body))
-            try:
-                t, _, b = c.read()
-                assert t == CONNACK and b[1] != 0, (flags, t, b)
-            except AssertionError:
-                raise
-            except Exception:  # noqa: BLE001
-                pass
-            assert c.closed(), hex(flags)
+            connect_refused(c, (0x81, 0x82, 0x9B) if v == 5 else ())
 
 
 @case
@@ -547,14 +548,7 @@ def connect_password_without_username_v311():
     """MQTT-3.1.2-22 (3.1.1): password flag without user name flag: refused/closed."""
     c = Raw(4)
     c.connect("pw", pw="x")
-    try:
-        _, rc, _ = c.connack()
-        assert rc != 0, "accepted"
-    except AssertionError:
-        raise
-    except Exception:  # noqa: BLE001
-        pass
-    assert c.closed()
+    connect_refused(c, (0x04, 0x05))
 
 
 @case
@@ -565,26 +559,17 @@ def connect_wrong_protocol_name():
         body = s("MQTX") + bytes([v, 0x02]) + struct.pack(">H", 60)
         body += (b"\x00" if v == 5 else b"") + s("pn")
         c.send(packet(1, 0, body))
-        try:
-            t, _, b = c.read()
-            assert t == CONNACK and b[1] in (0x01, 0x84), (t, b)
-        except AssertionError:
-            raise
-        except Exception:  # noqa: BLE001
-            pass
-        assert c.closed()
+        connect_refused(c, (0x01, 0x84))
 
 
 @case
 def connect_property_errors_v5():
     """v5 3.1.2.11: Receive Maximum 0, Maximum Packet Size 0, or a property given twice is
-    a protocol error (CONNACK 0x82 or 0x81, then close)."""
+    a protocol error: closed, with or without CONNACK 0x81/0x82 first (MQTT-3.1.4-1)."""
     for p in ([(0x21, 0)], [(0x27, 0)], [(0x11, 5), (0x11, 5)]):
         c = Raw(5)
         c.connect(uniq("pe"), p=p)
-        _, rc, _ = c.connack()
-        assert rc in (0x81, 0x82), (p, hex(rc))
-        assert c.closed()
+        connect_refused(c, (0x81, 0x82))
 
 
 @case
@@ -613,12 +598,9 @@ def problem_information_zero():
     on packets other than PUBLISH/CONNACK/DISCONNECT (SUBACK with an error here)."""
     c = Raw(5)
     c.connect_ok(p=[(0x17, 0)])
-    c.subscribe(1, [("a/#/b", 0)])
-    t, _, b = c.read()
-    if t == SUBACK:
-        from raw import parse_props
-        pr, _ = parse_props(b, 2)
-        assert 0x1F not in pr and 0x26 not in pr, pr
+    c.subscribe(1, [("." * 3000, 0)])
+    _, codes, pr = c.suback()
+    assert codes == [0x8F] and 0x1F not in pr and 0x26 not in pr, (codes, pr)
 
 
 @case
