@@ -233,9 +233,16 @@ static void ack_now(struct ob_mqtt_conn *c, uint8_t qos, uint16_t pid, uint8_t r
     ob_mqtt_pend_ready(p);
 }
 
-static bool flow_ok(struct ob_mqtt_conn *c)
+/* v5 flow control: a client may have at most our receive maximum QoS 1/2 PUBLISH without
+ * PUBACK/PUBCOMP. Acks waiting for the store (npend) and QoS 2 ids awaiting PUBREL (q2in)
+ * overlap, so the larger of the two is a lower bound of that count: never a false alarm,
+ * and a client that leaves QoS 2 unreleased is caught too (MQTT-3.3.4-9 analogue, 0x93). */
+static bool flow_ok(struct ob_mqtt_conn *c, const struct ob_mqtt_publish *pub)
 {
-    if (c->npend < c->b->opt.receive_maximum) return true;
+    size_t n = c->npend;
+    if (c->s && !(pub->qos == 2 && q2_has(c->s, pub->packet_id)) && c->s->nq2in > n)
+        n = c->s->nq2in; /* a resent QoS 2 PUBLISH is no new one */
+    if (n < c->b->opt.receive_maximum) return true;
     if (c->version == OB_MQTT_V5) { /* the client ignored our receive maximum */
         ob_mqtt_conn_fail(c, OB_MQTT_RC_RECEIVE_MAX_EXCEEDED, "receive maximum exceeded");
         return false;
@@ -270,8 +277,13 @@ void ob_mqtt_handle_publish(struct ob_mqtt_conn *c, const struct ob_mqtt_packet 
     struct ob_slice topic;
     c->b->msgs_in++;
     ob_metrics_add("mqtt", "in", 1);
+    if (c->version == OB_MQTT_V5 && ob_mqtt_props_has(&pkt->props, OB_MQTT_PROP_SUBSCRIPTION_ID)) {
+        /* MQTT-3.3.4-6: only the server puts subscription identifiers in a PUBLISH */
+        ob_mqtt_conn_fail(c, OB_MQTT_RC_PROTOCOL_ERROR, "subscription identifier from a client");
+        return;
+    }
     if (!resolve_topic(c, pkt, &topic)) return;
-    if (pub->qos && !flow_ok(c)) return;
+    if (pub->qos && !flow_ok(c, pub)) return;
     if (pub->qos == 2 && q2_has(c->s, pub->packet_id)) {
         ack_now(c, 2, pub->packet_id, 0); /* a resend: already published once */
         return;
