@@ -618,6 +618,224 @@ def disconnect_reserved_flags_v311():
     assert s_.read_publish()["payload"] == b"will"
 
 
+# ---- wills, shared subscriptions, aliases, more malformed packets --------------------
+
+@case
+def will_properties_forwarded():
+    """MQTT-3.1.3-? (v5 3.1.3.2): will properties (content type, response topic,
+    correlation data, user property, payload format) go out with the will message."""
+    t = uniq("wp")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=1)
+    c = Raw(5)
+    wp = [(0x03, "text/plain"), (0x08, t + "/r"), (0x09, b"cd"), (0x26, ("k", "v")), (0x01, 1),
+          (0x02, 100)]
+    c.connect_ok(will=(t, "bye", 1, False, wp))
+    c.close()
+    m = s_.read_publish()
+    pr = m["props"]
+    assert m["payload"] == b"bye" and m["qos"] == 1, m
+    assert pr.get(0x03) == b"text/plain" and pr.get(0x08) == (t + "/r").encode(), pr
+    assert pr.get(0x09) == b"cd" and pr.get(0x26) == [("k", "v")] and pr.get(0x01) == 1, pr
+    assert 0 < pr.get(0x02, 0) <= 100, pr
+    s_.ack(PUBACK, m["pid"])
+
+
+@case
+def will_sent_at_session_end_before_delay():
+    """MQTT-3.1.3-9 (v5): the will goes out at the earlier of the will delay and the
+    session's end: delay 30 s, session expiry 1 s -> about 1 s."""
+    t = uniq("wse")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    c = Raw(5)
+    c.connect_ok(uniq("wsec"), p=[(0x11, 1)], will=(t, "end", 0, False, [(0x18, 30)]))
+    t0 = time.time()
+    c.close()
+    s_.sock.settimeout(6)
+    assert s_.read_publish()["payload"] == b"end"
+    assert time.time() - t0 < 5, time.time() - t0
+
+
+@case
+def shared_subscription_gets_no_retained():
+    """v5 4.8.2: retained messages are not sent when a shared subscription is made."""
+    t = uniq("shr")
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "kept", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok("$share/g/" + t, opts=1)
+    assert c.nothing(0.5), "retained message sent to a shared subscription"
+    p.publish(t, "live", qos=1, pid=2)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    assert m["payload"] == b"live", m
+    c.ack(PUBACK, m["pid"])
+    clear(t)
+
+
+@case
+def shared_subscription_bad_names():
+    """v5 4.8.2: a ShareName must be non-empty without wildcards and be followed by '/'
+    and a filter: SUBACK 0x8F, or a DISCONNECT (0x8F / 0x81 / 0x82)."""
+    for f in ("$share/g", "$share//x", "$share/g+/x", "$share/g#/x"):
+        c = Raw(5)
+        c.connect_ok()
+        c.subscribe(1, [(f, 0)])
+        t, _, b = c.read()
+        if t == SUBACK:
+            assert b[-1] in (0x8F, 0x9E), (f, b)
+        else:
+            assert t == DISCONNECT and b[0] in (0x8F, 0x81, 0x82), (f, t, b)
+
+
+@case
+def retained_dollar_topic_not_matched_by_plus():
+    """MQTT-4.7.2-1 for retained messages: '+/x' does not bring a retained '$d/x'."""
+    t = uniq("rd")
+    p = Raw(5)
+    p.connect_ok()
+    p.publish("$d/" + t, "hidden", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok("+/" + t, opts=0)
+    assert c.nothing(0.5), "retained $ topic matched by '+'"
+    clear("$d/" + t)
+
+
+@case
+def unsubscribe_matches_filter_literally():
+    """MQTT-3.10.4-1: UNSUBSCRIBE compares filters character by character: 'a/x' does
+    not remove 'a/+' (v5 UNSUBACK 0x11)."""
+    t = uniq("ul")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t + "/+", opts=0)
+    c.unsubscribe(2, [t + "/x"])
+    _, b = c.expect(UNSUBACK)
+    assert b[0:2] == b"\x00\x02" and b[-1] == 0x11, b
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t + "/x", "still")
+    assert c.read_publish()["payload"] == b"still"
+
+
+@case
+def topic_alias_not_kept_across_connections():
+    """v5 3.3.2.3.4: alias mappings last one network connection: after a reconnect (even
+    to the same session) an unmapped alias is a protocol error 0x82."""
+    cid = uniq("tac")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x11, 30)])
+    c.publish(uniq("ta"), "x", p=[(0x23, 1)])
+    c.disconnect()
+    c.close()
+    c = Raw(5)
+    c.connect_ok(cid, clean=False, p=[(0x11, 0)])
+    c.publish("", "y", p=[(0x23, 1)])
+    disconnect_reason(c, (0x82,))
+
+
+@case
+def server_alias_within_client_maximum():
+    """MQTT-3.3.2-10: the server's aliases stay within the client's Topic Alias Maximum (1)
+    and a topic not aliased goes out in full."""
+    t = uniq("tam")
+    c = Raw(5)
+    c.connect_ok(p=[(0x22, 1)])
+    c.sub_ok(t + "/+", opts=0)
+    p = Raw(5)
+    p.connect_ok()
+    for x in ("a", "b", "a", "b", "c"):
+        p.publish(t + "/" + x, x)
+    mapped = {}
+    for x in ("a", "b", "a", "b", "c"):
+        m = c.read_publish()
+        a = m["props"].get(0x23)
+        assert a in (None, 1), m
+        topic = m["topic"]
+        if a and topic:
+            mapped[a] = topic
+        if not topic:
+            topic = mapped[a]
+        assert topic == t + "/" + x and m["payload"] == x.encode(), (x, m)
+
+
+@case
+def property_not_allowed_in_packet_v5():
+    """v5 2.2.2.2: a property that does not belong in the packet (Session Expiry in a
+    PUBLISH) or an unknown property id: malformed 0x81 (or protocol error 0x82)."""
+    for pr in (b"\x11\x00\x00\x00\x05", b"\x7f\x01"):
+        c = Raw(5)
+        c.connect_ok()
+        c.send(packet(PUBLISH, 0, s(uniq("pn")) + bytes([len(pr)]) + pr + b"x"))
+        disconnect_reason(c, (0x81, 0x82))
+
+
+@case
+def control_packet_errors():
+    """MQTT-2.2.2-1/-2: wrong fixed-header flags (PUBACK 0x41, PINGREQ 0xC1) are
+    malformed; so is a PINGREQ with a body, and packet type 0 (reserved)."""
+    for v in (4, 5):
+        for raw in (b"\x41\x02\x00\x01", b"\xc1\x00", b"\xc0\x01\x00", b"\x00\x00"):
+            c = Raw(v)
+            c.connect_ok()
+            c.send(raw)
+            refused(c, (0x81, 0x82))
+
+
+@case
+def packet_type_auth_in_v311_closes():
+    """3.1.1 has no packet type 15: closed."""
+    c = Raw(4)
+    c.connect_ok()
+    c.send(b"\xf0\x00")
+    assert c.closed()
+
+
+@case
+def v5_subscriber_negative_puback_not_redelivered():
+    """v5 4.4: a PUBACK with a reason >= 0x80 still completes the delivery: no resend after
+    reconnecting."""
+    t = uniq("np")
+    cid = uniq("npc")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x11, 30)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "x", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    c.ack(PUBACK, m["pid"], reason=0x80)
+    c.send(packet(PINGREQ, 0, b""))
+    c.expect(PINGRESP)
+    c.close()
+    c = Raw(5)
+    assert c.connect_ok(cid, clean=False, p=[(0x11, 0)])[0] == 1
+    assert c.nothing(0.5), "negatively acknowledged message resent"
+
+
+@case
+def keepalive_v5_disconnect_0x8d():
+    """v5 3.1.2.10: after 1.5 x keep alive the server closes; it may say DISCONNECT 0x8D."""
+    c = Raw(5)
+    c.connect_ok(keepalive=1)
+    c.sock.settimeout(4)
+    try:
+        t, _, b = c.read()
+        assert t == DISCONNECT and b[0] == 0x8D, (t, b)
+    except (Closed, ConnectionResetError):
+        pass
+    assert c.closed(2)
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
