@@ -836,6 +836,168 @@ def keepalive_v5_disconnect_0x8d():
     assert c.closed(2)
 
 
+@case
+def takeover_publishes_will_v5():
+    """v5 3.1.4 / 3.1.2.5: a session taken over with clean start 1 ends the old session, so
+    its will (no delay) is published; the old connection gets DISCONNECT 0x8E."""
+    t = uniq("tw")
+    cid = uniq("twc")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    old = Raw(5)
+    old.connect_ok(cid, will=(t, "old-will", 0, False, None))
+    new = Raw(5)
+    new.connect_ok(cid)
+    disconnect_reason(old, (0x8E,))
+    assert s_.read_publish()["payload"] == b"old-will"
+
+
+@case
+def second_connect_v311_closes():
+    """MQTT-3.1.0-2 (3.1.1): a second CONNECT is a protocol violation: closed."""
+    c = Raw(4)
+    c.connect_ok()
+    c.connect()
+    assert c.closed()
+
+
+@case
+def will_topic_with_wildcard_refused():
+    """MQTT-3.1.3-? / v5 3.1.3.3: the will topic is a topic name: wildcards refused
+    (CONNACK 0x90/0x81/0x82 or close)."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect(uniq("wt"), will=("a/#", "x", 0, False, None if v == 4 else []))
+        connect_refused(c, (0x02, 0x81, 0x82, 0x90) if v == 5 else (0x02,))
+
+
+@case
+def empty_client_id_accepted():
+    """MQTT-3.1.3-6 (3.1.1, clean session 1) and v5 3.1.3.1: a zero-length client id is
+    accepted; v5 returns an Assigned Client Identifier."""
+    c = Raw(4)
+    assert c.connect_ok("", clean=True)[0] == 0
+    c = Raw(5)
+    sp, pr = c.connect_ok("", clean=False)
+    assert sp == 0 and pr.get(0x12), pr
+
+
+@case
+def inflight_message_resent_even_if_expired():
+    """MQTT-3.3.2-5 only drops a message whose onward delivery has not started; an
+    unacknowledged QoS 1 message is resent on reconnect (MQTT-4.4.0-1) even after its
+    expiry interval has passed."""
+    t = uniq("ie")
+    cid = uniq("iec")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x11, 30)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "x", qos=1, pid=1, p=[(0x02, 1)])
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    assert m["payload"] == b"x"
+    c.close()
+    time.sleep(1.5)
+    c = Raw(5)
+    assert c.connect_ok(cid, clean=False, p=[(0x11, 0)])[0] == 1
+    m = c.read_publish()
+    assert m["payload"] == b"x" and m["dup"], m
+    c.ack(PUBACK, m["pid"])
+
+
+@case
+def retained_copy_carries_subscription_identifier():
+    """MQTT-3.3.4-3: the retained copy sent at SUBSCRIBE carries the identifier too."""
+    t = uniq("rsid")
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "kept", qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t, opts=0, p=[(0x0B, 77)])
+    m = c.read_publish()
+    assert m["retain"] and m["props"].get(0x0B) == [77], m
+    clear(t)
+
+
+@case
+def retained_copy_respects_client_maximum_packet_size():
+    """MQTT-3.1.2-24/25 (v5): a retained message too large for the client's Maximum
+    Packet Size is not sent at SUBSCRIBE; smaller ones are."""
+    t = uniq("rmps")
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t + "/big", "x" * 600, qos=1, pid=1, retain=True)
+    p.read_ack(PUBACK)
+    p.publish(t + "/small", "s", qos=1, pid=2, retain=True)
+    p.read_ack(PUBACK)
+    c = Raw(5)
+    c.connect_ok(p=[(0x27, 300)])
+    c.sub_ok(t + "/+", opts=0)
+    m = c.read_publish()
+    assert m["payload"] == b"s", m
+    assert c.nothing(0.5)
+    clear(t + "/big")
+    clear(t + "/small")
+
+
+@case
+def overlapping_no_local_per_subscription():
+    """v5 3.8.3.1: No Local is per subscription: with 't/+' (no local) and 't/#', a
+    client's own message still comes through the second one, once."""
+    t = uniq("onl")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t + "/+", opts=0x04, pid=1, p=[(0x0B, 1)])
+    c.sub_ok(t + "/#", opts=0, pid=2, p=[(0x0B, 2)])
+    c.publish(t + "/x", "mine")
+    m = c.read_publish()
+    assert m["props"].get(0x0B) == [2], m
+    assert c.nothing(0.5)
+
+
+@case
+def disconnect_with_session_expiry_zero_ends_session():
+    """v5 3.14.2.2.2: DISCONNECT may lower the session expiry to 0: the session ends."""
+    cid = uniq("dse")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x11, 60)])
+    c.sub_ok(uniq("dset"), opts=1)
+    c.disconnect(0, p=[(0x11, 0)])
+    c.close()
+    time.sleep(0.2)
+    c = Raw(5)
+    assert c.connect_ok(cid, clean=False, p=[(0x11, 0)])[0] == 0
+
+
+@case
+def qos2_outbound_receive_maximum():
+    """MQTT-3.3.4-7 for QoS 2: a message counts until PUBCOMP, not PUBREC."""
+    t = uniq("q2rm")
+    c = Raw(5)
+    c.connect_ok(p=[(0x21, 1)])
+    c.sub_ok(t, opts=2)
+    p = Raw(5)
+    p.connect_ok()
+    for i in (1, 2):
+        p.publish(t, "m%d" % i, qos=2, pid=i)
+        p.read_ack(PUBREC)
+        p.ack(PUBREL, i)
+        p.read_ack(PUBCOMP)
+    m = c.read_publish()
+    assert m["qos"] == 2, m
+    c.ack(PUBREC, m["pid"])
+    c.read_ack(PUBREL)
+    assert c.nothing(0.5), "second PUBLISH before PUBCOMP"
+    c.ack(PUBCOMP, m["pid"])
+    m2 = c.read_publish()
+    assert m2["payload"] == b"m2", m2
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
