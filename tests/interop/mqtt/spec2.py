@@ -11,9 +11,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raw import (AUTH, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP,  # noqa
-                 PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Closed, Raw,
-                 packet, props, s)
+from raw import (AUTH, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH,
+                 PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Closed, Raw, packet,
+                 parse_props, s)
 
 CASES = []
 
@@ -996,6 +996,122 @@ def qos2_outbound_receive_maximum():
     c.ack(PUBCOMP, m["pid"])
     m2 = c.read_publish()
     assert m2["payload"] == b"m2", m2
+
+
+@case
+def packet_id_reused_after_ack_is_new_message():
+    """MQTT-4.3.2-5 / 4.3.3-12 (v5; 3.1.1 4.3.2/4.3.3): once PUBACK (QoS 1) or PUBCOMP
+    (QoS 2) went out, the same packet id (even with DUP) is a new message."""
+    t = uniq("reuse")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "a", qos=1, pid=5)
+    p.read_ack(PUBACK)
+    p.publish(t, "b", qos=1, pid=5, dup=True)
+    p.read_ack(PUBACK)
+    p.publish(t, "c", qos=2, pid=6)
+    p.read_ack(PUBREC)
+    p.ack(PUBREL, 6)
+    p.read_ack(PUBCOMP)
+    p.publish(t, "d", qos=2, pid=6)
+    p.read_ack(PUBREC)
+    p.ack(PUBREL, 6)
+    p.read_ack(PUBCOMP)
+    got = [s_.read_publish()["payload"] for _ in range(4)]
+    assert got == [b"a", b"b", b"c", b"d"], got
+
+
+@case
+def refused_connect_ignores_what_follows():
+    """MQTT-3.1.4-6 (v5; 3.1.1 MQTT-3.2.2-5 alike): after refusing a CONNECT the server
+    processes nothing more the client sent."""
+    t = uniq("rcf")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    c = Raw(4)
+    body = s("MQTT") + bytes([9, 0x02]) + struct.pack(">H", 60) + s("rc")
+    c.send(packet(1, 0, body) + packet(PUBLISH, 0, s(t) + b"sneaky"))
+    c.closed()
+    assert s_.nothing(0.5), "PUBLISH after a refused CONNECT was processed"
+
+
+@case
+def user_property_order_kept():
+    """MQTT-3.3.2-17/-18: user properties forwarded unaltered and in order, duplicates
+    included."""
+    t = uniq("upo")
+    s_ = Raw(5)
+    s_.connect_ok()
+    s_.sub_ok(t, opts=0)
+    p = Raw(5)
+    p.connect_ok()
+    up = [("b", "2"), ("a", "1"), ("b", "3"), ("a", "1")]
+    p.publish(t, "x", p=[(0x26, kv) for kv in up])
+    assert s_.read_publish()["props"].get(0x26) == up
+
+
+@case
+def topic_matching_is_exact():
+    """MQTT-4.7.3-4: no normalisation: topics are case sensitive, and 'a/b', 'a//b',
+    'a/b/' and 'a/b ' are all different."""
+    t = uniq("norm")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t + "/a/b", opts=0)
+    p = Raw(5)
+    p.connect_ok()
+    for other in ("/A/b", "/a//b", "/a/b/", "/a/b ", "/a/B"):
+        p.publish(t + other, "no")
+    p.publish(t + "/a/b", "yes")
+    m = c.read_publish()
+    assert m["payload"] == b"yes" and m["topic"] == t + "/a/b", m
+    assert c.nothing(0.3)
+
+
+@case
+def connack_and_disconnect_property_hygiene():
+    """MQTT-3.2.2-1: CONNACK flag bits 7-1 are 0; MQTT-3.1.2-28: no Response Information
+    unless requested; MQTT-4.12.0-6: no Authentication Method unless the client sent one;
+    MQTT-3.14.2-2: a server DISCONNECT has no Session Expiry Interval."""
+    c = Raw(5)
+    c.connect(uniq("hy"))
+    _, b = c.expect(CONNACK)
+
+    pr, _ = parse_props(b, 2)
+    assert b[0] & 0xFE == 0 and 0x1A not in pr and 0x15 not in pr and 0x16 not in pr, (b, pr)
+    c.publish("a/+", "x")
+    _, b = c.expect(DISCONNECT)
+    pr, _ = parse_props(b, 1)
+    assert 0x11 not in pr, pr
+    c = Raw(4)
+    c.connect(uniq("hy4"))
+    _, b = c.expect(CONNACK)
+    assert b[0] & 0xFE == 0 and len(b) == 2, b
+
+
+@case
+def pingresp_while_send_quota_is_zero():
+    """MQTT-4.9.0-3 / 3.3.4-10: with the client's receive maximum (1) used up, the server
+    still answers other packets (PINGREQ, SUBSCRIBE)."""
+    t = uniq("quota")
+    c = Raw(5)
+    c.connect_ok(p=[(0x21, 1)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    for i in (1, 2):
+        p.publish(t, "m%d" % i, qos=1, pid=i)
+        p.read_ack(PUBACK)
+    m = c.read_publish()
+    c.send(packet(PINGREQ, 0, b""))
+    c.expect(PINGRESP)
+    c.sub_ok(uniq("other"), opts=0, pid=9)
+    c.ack(PUBACK, m["pid"])
+    assert c.read_publish()["payload"] == b"m2"
 
 
 def main():
