@@ -282,12 +282,20 @@ void ob_mqtt_pump(struct msess *s)
     while (w->qhead && w->ninflight < window) {
         if (c->out->congested && c->out->congested(c->ctx)) return;
         struct outmsg *o = w->qhead;
-        uint16_t pid = o->cons ? stable_pid(o) : 0;
+        /* MQTT-3.3.2-5: one that expired while waiting for the window is not sent; a
+         * redelivery (dup) had its onward delivery started and must go on. */
+        bool expired = !o->dup && expiry_left(o->msg) < 0;
+        uint16_t pid = o->cons && !expired ? stable_pid(o) : 0;
         if (pid && inflight_get(s, pid)) return; /* wait for that id (see the top) */
         w->qhead = o->next;
         if (!w->qhead) w->qtail = &w->qhead;
         w->nqueued--;
         o->next = NULL;
+        if (expired) {
+            if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+            out_release(o);
+            continue;
+        }
         o->pid = pid ? pid : next_pid(s);
         key_of(o->key, o->pid);
         o->seq_order = ++w->order;

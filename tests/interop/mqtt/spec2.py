@@ -1114,6 +1114,63 @@ def pingresp_while_send_quota_is_zero():
     assert c.read_publish()["payload"] == b"m2"
 
 
+@case
+def message_expiring_in_online_queue_dropped():
+    """MQTT-3.3.2-5: a message waiting behind the client's receive maximum (not yet sent)
+    whose expiry passes is not sent; for a clean and for a persistent (durable) session."""
+    for expiry in (0, 60):
+        expiring_behind_window(expiry)
+
+
+def expiring_behind_window(expiry):
+    t = uniq("oq%d" % expiry)
+    c = Raw(5)
+    c.connect_ok(uniq("oqc"), p=[(0x21, 1), (0x11, expiry)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "first", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    p.publish(t, "short", qos=1, pid=2, p=[(0x02, 1)])
+    p.read_ack(PUBACK)
+    p.publish(t, "last", qos=1, pid=3)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    assert m["payload"] == b"first", m
+    time.sleep(1.6)
+    c.ack(PUBACK, m["pid"])
+    m = c.read_publish()
+    assert m["payload"] == b"last", m
+    c.ack(PUBACK, m["pid"])
+    c.disconnect(0, p=[(0x11, 0)] if expiry else None)
+
+
+@case
+def shared_negative_ack_not_sent_to_another_member():
+    """MQTT-4.8.2-6: a PUBACK >= 0x80 from a shared-subscription member discards the
+    message: no other member gets it."""
+    t = uniq("sna")
+    g = "$share/gn/" + t
+    a, b = Raw(5), Raw(5)
+    a.connect_ok()
+    b.connect_ok()
+    a.sub_ok(g, opts=1)
+    b.sub_ok(g, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "x", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    a.sock.settimeout(1.0)
+    try:
+        who, m = a, a.read_publish()
+    except socket.timeout:
+        who, m = b, b.read_publish()
+    who.ack(PUBACK, m["pid"], reason=0x80)
+    who.close()
+    other = b if who is a else a
+    assert other.nothing(0.8), "negatively acked shared message sent to another member"
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
