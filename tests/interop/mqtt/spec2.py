@@ -1171,6 +1171,60 @@ def shared_negative_ack_not_sent_to_another_member():
     assert other.nothing(0.8), "negatively acked shared message sent to another member"
 
 
+@case
+def server_aliases_start_afresh_on_reconnect():
+    """MQTT-3.3.2-7: the server carries no outbound alias over to a new connection: after a
+    reconnect (same session) the first message names its topic again."""
+    t = uniq("tar")
+    cid = uniq("tarc")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x22, 4), (0x11, 30)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    for i in (1, 2):
+        p.publish(t, "m%d" % i, qos=1, pid=i)
+        p.read_ack(PUBACK)
+    for _ in (1, 2):
+        c.ack(PUBACK, c.read_publish()["pid"])
+    c.close()
+    p.publish(t, "queued", qos=1, pid=3)
+    p.read_ack(PUBACK)
+    c = Raw(5)
+    assert c.connect_ok(cid, clean=False, p=[(0x22, 4), (0x11, 0)])[0] == 1
+    m = c.read_publish()
+    assert m["topic"] == t and m["payload"] == b"queued", m
+    c.ack(PUBACK, m["pid"])
+    p.publish(t, "live", qos=1, pid=4)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    assert m["payload"] == b"live" and (m["topic"] == t or m["props"].get(0x23)), m
+
+
+@case
+def unsubscribe_completes_started_delivery():
+    """MQTT-3.10.4-3: QoS 1 delivery already started completes after UNSUBSCRIBE: the
+    message is resent (DUP) on reconnect to the session."""
+    t = uniq("usd")
+    cid = uniq("usdc")
+    c = Raw(5)
+    c.connect_ok(cid, p=[(0x11, 30)])
+    c.sub_ok(t, opts=1)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t, "x", qos=1, pid=1)
+    p.read_ack(PUBACK)
+    m = c.read_publish()
+    c.unsubscribe(2, [t])
+    c.expect(UNSUBACK)
+    c.close()
+    c = Raw(5)
+    assert c.connect_ok(cid, clean=False, p=[(0x11, 0)])[0] == 1
+    m2 = c.read_publish()
+    assert m2["payload"] == b"x" and m2["dup"] and m2["pid"] == m["pid"], m2
+    c.ack(PUBACK, m2["pid"])
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
