@@ -1225,6 +1225,51 @@ def unsubscribe_completes_started_delivery():
     c.ack(PUBACK, m2["pid"])
 
 
+@case
+def response_topic_with_wildcard_refused():
+    """MQTT-3.3.2-14: a Response Topic is a topic name: no wildcards (DISCONNECT 0x81/0x82)."""
+    c = Raw(5)
+    c.connect_ok()
+    c.publish(uniq("rtw"), "x", p=[(0x08, "reply/#")])
+    disconnect_reason(c, (0x81, 0x82))
+
+
+@case
+def pubrel_bad_flags_malformed():
+    """MQTT-3.6.1-1: PUBREL flags must be 0010: otherwise malformed (v5 0x81, 3.1.1 close)."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect_ok()
+        c.send(b"\x60\x02\x00\x01")
+        refused(c, (0x81,))
+
+
+@case
+def bom_in_topic_kept():
+    """MQTT-1.5.4-3: U+FEFF in a topic is neither skipped nor stripped: 'a<BOM>b' is its own
+    topic and arrives as sent."""
+    t = uniq("bom")
+    c = Raw(5)
+    c.connect_ok()
+    c.sub_ok(t + "/\ufeffb", opts=0)
+    p = Raw(5)
+    p.connect_ok()
+    p.publish(t + "/b", "plain")
+    p.publish(t + "/\ufeffb", "bom")
+    m = c.read_publish()
+    assert m["topic"] == t + "/\ufeffb" and m["payload"] == b"bom", m
+    assert c.nothing(0.3)
+
+
+@case
+def user_name_invalid_utf8_refused():
+    """MQTT-3.1.3-12 (3.1.1: 3.1.3-11): the user name is UTF-8: ill-formed, closed."""
+    for v in (4, 5):
+        c = Raw(v)
+        c.connect(uniq("un"), user=b"bad\xff")
+        connect_refused(c, (0x81, 0x86))
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
