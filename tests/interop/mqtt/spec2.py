@@ -1270,6 +1270,17 @@ def user_name_invalid_utf8_refused():
         connect_refused(c, (0x81, 0x86))
 
 
+@case
+def publish_property_value_errors_v5():
+    """v5 3.3.2.3: a property given twice (Message Expiry), a Payload Format Indicator
+    other than 0/1, or a Topic Alias Maximum in a PUBLISH: DISCONNECT 0x81/0x82."""
+    for pr in (b"\x02\x00\x00\x00\x05\x02\x00\x00\x00\x05", b"\x01\x02", b"\x22\x00\x01"):
+        c = Raw(5)
+        c.connect_ok()
+        c.send(packet(PUBLISH, 0, s(uniq("pv")) + bytes([len(pr)]) + pr + b"x"))
+        disconnect_reason(c, (0x81, 0x82))
+
+
 def main():
     want = set(sys.argv[1:])
     failed = 0
