@@ -2,10 +2,11 @@
  * mqtt.c — an MQTT 3.1.1 load generator on libmosquitto, used unchanged against omnibus
  * and mosquitto by bench/mqtt.sh. Clients are driven with poll() and libmosquitto's
  * loop_read/loop_write/loop_misc, so a thousand subscribers cost sockets, not threads.
- * With -T N (default 2) publishers run on one thread and subscribers are split over the
- * N - 1 others: libmosquitto spends several system calls per packet (it reads a
- * packet's header a byte at a time), and one thread doing both sides was what set the
- * pace, not the broker. -T 1 drives everything from one thread.
+ * With -T N (default 4) publishers run on one thread and subscribers are split over up
+ * to N - 1 others: libmosquitto spends several system calls per packet (it reads a
+ * packet's header a byte at a time), and one thread doing both sides, or every
+ * subscriber, was what set the pace, not the broker. -T 1 drives everything from one
+ * thread.
  *
  *   bench_mqtt -p PORT -m MODE [-q QOS] [-n MSGS] [-P PUBS] [-S SUBS] [-s SIZE] [-w WINDOW]
  *              [-T THREADS]
@@ -378,7 +379,7 @@ int main(int argc, char **argv)
     g.nsub = 1;
     g.size = 64;
     g.window = 100;
-    g.threads = 2;
+    g.threads = 4;
     int o;
     while ((o = getopt(argc, argv, "p:m:q:n:P:S:s:w:T:")) != -1) {
         switch (o) {
