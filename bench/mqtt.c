@@ -2,11 +2,11 @@
  * mqtt.c — an MQTT 3.1.1 load generator on libmosquitto, used unchanged against omnibus
  * and mosquitto by bench/mqtt.sh. Clients are driven with poll() and libmosquitto's
  * loop_read/loop_write/loop_misc, so a thousand subscribers cost sockets, not threads.
- * With -T N (default 4) publishers run on one thread and subscribers are split over up
- * to N - 1 others: libmosquitto spends several system calls per packet (it reads a
- * packet's header a byte at a time), and one thread doing both sides, or every
- * subscriber, was what set the pace, not the broker. -T 1 drives everything from one
- * thread.
+ * Publishers run on one thread and subscribers are split evenly over one thread per CPU
+ * (-T N: N - 1 subscriber threads; -T 1 drives everything from one thread): libmosquitto
+ * spends several system calls per packet (it reads a packet's header a byte at a time),
+ * and one thread doing both sides, or every subscriber, was what set the pace, not the
+ * broker. More threads than CPUs starve the broker under test instead.
  *
  *   bench_mqtt -p PORT -m MODE [-q QOS] [-n MSGS] [-P PUBS] [-S SUBS] [-s SIZE] [-w WINDOW]
  *              [-T THREADS]
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
     g.nsub = 1;
     g.size = 64;
     g.window = 100;
-    g.threads = 4;
+    g.threads = 0; /* one subscriber thread per CPU */
     int o;
     while ((o = getopt(argc, argv, "p:m:q:n:P:S:s:w:T:")) != -1) {
         switch (o) {
@@ -431,6 +431,7 @@ int main(int argc, char **argv)
         }
     }
     g.wake_fd = -1;
+    if (g.threads <= 0) g.threads = 1 + (int)sysconf(_SC_NPROCESSORS_ONLN);
     mosquitto_lib_init();
     g.recv_by_pub = calloc((size_t)g.npub, sizeof *g.recv_by_pub);
     if (!strcmp(mode, "idle")) {

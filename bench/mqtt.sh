@@ -18,7 +18,7 @@
 # from /proc/PID/stat): on a small shared box the generator often sets the pace, and
 # CPU per message is what says how much headroom each broker has; the generator's own
 # CPU per message says how much of the box it took (publishers run on one thread and
-# subscribers on up to three more, bench/mqtt.c: with one thread for everything the
+# subscribers on one thread per CPU, bench/mqtt.c: with one thread for everything the
 # generator, not the broker, set the pace). Nothing asserts a speed; the exit status is 0 unless a broker
 # or the generator fails to start.
 set -eu
