@@ -7,14 +7,9 @@ import sys
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cases import case, run  # noqa: E402
 from raw import PUBACK, PUBREC, Raw  # noqa: E402
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
 
 
 def refused(v, want, **kw):
@@ -117,18 +112,5 @@ def v5_will_to_forbidden_topic_refused():
     assert rc == 0x87, hex(rc)
 
 
-def main():
-    failed = 0
-    for fn in CASES:
-        try:
-            fn()
-            print("ok", fn.__name__, flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e or type(e).__name__), flush=True)
-    print("%d cases, %d failed" % (len(CASES), failed))
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run()

@@ -6,7 +6,6 @@ import os
 import queue
 import sys
 import time
-import traceback
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -14,20 +13,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cases import case, run, uniq  # noqa: E402
 from raw import (PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK,  # noqa
                  UNSUBACK, DISCONNECT, CONNACK, Raw, packet)
 
 PORT = int(os.environ.get("MQTT_PORT", "1883"))
-CASES = []
 
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def uniq(name):
-    return "%s-%d-%d" % (name, os.getpid(), int(time.time() * 1000) % 100000)
 
 
 # ---- Paho helpers --------------------------------------------------------------------
@@ -1045,24 +1036,5 @@ def server_serves_others_after_garbage():
     good.expect(PINGRESP)
 
 
-def main():
-    want = set(sys.argv[1:])
-    failed = 0
-    for fn in CASES:
-        if want and fn.__name__ not in want:
-            continue
-        try:
-            fn()
-            print("ok", fn.__name__, flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e or type(e).__name__), flush=True)
-            if os.environ.get("VERBOSE"):
-                traceback.print_exc()
-    print("%d cases, %d failed" % (len([f for f in CASES if not want or f.__name__ in want]),
-                                   failed))
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run()

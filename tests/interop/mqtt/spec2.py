@@ -8,23 +8,14 @@ import socket
 import struct
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cases import case, run, uniq  # noqa: E402
 from raw import (AUTH, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH,
                  PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Closed, Raw, packet,
                  parse_props, s)
 
-CASES = []
 
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def uniq(name):
-    return "%s-%d-%d" % (name, os.getpid(), int(time.time() * 1000) % 100000)
 
 
 def disconnect_reason(c, want):
@@ -1281,24 +1272,5 @@ def publish_property_value_errors_v5():
         disconnect_reason(c, (0x81, 0x82))
 
 
-def main():
-    want = set(sys.argv[1:])
-    failed = 0
-    for fn in CASES:
-        if want and fn.__name__ not in want:
-            continue
-        try:
-            fn()
-            print("ok", fn.__name__, flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e or type(e).__name__), flush=True)
-            if os.environ.get("VERBOSE"):
-                traceback.print_exc()
-    n = len([f for f in CASES if not want or f.__name__ in want])
-    print("%d cases, %d failed" % (n, failed))
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run()
