@@ -45,6 +45,14 @@ static void subscribe(struct fake *f, uint8_t v, const char *filter, uint8_t qos
 
 /* ---- cases ---------------------------------------------------------------------------- */
 
+/* The next packet f received is of type t (decoded into *a, its bytes kept in *k). */
+static void expect_pkt(struct fake *f, uint8_t v, struct ob_mqtt_packet *a, struct ob_buf *k,
+                       uint8_t t)
+{
+    assert_true(next_pkt(f, v, a, k));
+    assert_int_equal(a->type, t);
+}
+
 static struct fake *connect_v311(struct env *e, const char *id, bool clean, bool *present)
 {
     struct fake *f = fake_new(e);
@@ -56,8 +64,7 @@ static struct fake *connect_v311(struct env *e, const char *id, bool clean, bool
     send_pkt(f, OB_MQTT_V311, &p);
     struct ob_buf k = OB_BUF_INIT;
     struct ob_mqtt_packet a;
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_CONNACK);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_CONNACK);
     assert_int_equal(a.connack.reason, 0);
     *present = a.connack.session_present;
     ob_buf_release(&k);
@@ -70,6 +77,17 @@ static void publish_bus(struct env *e, const char *subject, const char *payload)
     assert_int_equal(ob_msg_new_simple(&m, subject, payload, strlen(payload)), 0);
     assert_int_equal(ob_publish(e->bus, m, NULL, NULL), 0);
     ob_msg_unref(m);
+}
+
+/* Opens the environment again ("after a restart") and resumes persistent session id. */
+static struct fake *reopen_session(struct env *e, const char *id)
+{
+    bool present;
+    env_open(e);
+    struct fake *f = connect_v311(e, id, false, &present);
+    assert_true(present);
+    pump(e);
+    return f;
 }
 
 static void test_persistent_session_survives_restart(void **state)
@@ -88,16 +106,12 @@ static void test_persistent_session_survives_restart(void **state)
     pump(&e);
     env_close(&e);
 
-    env_open(&e);
-    f = connect_v311(&e, "keeper", false, &present);
-    assert_true(present);
-    pump(&e);
+    f = reopen_session(&e, "keeper");
     struct ob_buf k = OB_BUF_INIT;
     struct ob_mqtt_packet a;
     const char *want[] = {"one", "two"};
     for (int i = 0; i < 2; i++) {
-        assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-        assert_int_equal(a.type, OB_MQTT_PUBLISH);
+        expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_PUBLISH);
         assert_int_equal(a.publish.qos, 1);
         assert_true(ob_slice_eq_str(a.publish.payload, want[i]));
         struct ob_mqtt_packet ack = {.type = OB_MQTT_PUBACK};
@@ -139,8 +153,7 @@ static void test_retained_survives_restart(void **state)
     pump(&e);
     struct ob_buf k = OB_BUF_INIT;
     struct ob_mqtt_packet a;
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_PUBACK);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_PUBACK);
     fake_free(f);
     env_close(&e);
 
@@ -148,10 +161,8 @@ static void test_retained_survives_restart(void **state)
     f = connect_v311(&e, "reader", true, &present);
     subscribe(f, OB_MQTT_V311, "ret/+", 0);
     pump(&e);
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_SUBACK);
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_PUBLISH);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_SUBACK);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_PUBLISH);
     assert_true(a.publish.retain);
     assert_true(ob_slice_eq_str(a.publish.topic, "ret/x"));
     assert_true(ob_slice_eq_str(a.publish.payload, "kept"));
@@ -177,14 +188,10 @@ static void test_dollar_topic_queued_offline(void **state)
     pump(&e);
     env_close(&e);
 
-    env_open(&e);
-    f = connect_v311(&e, "dollar", false, &present);
-    assert_true(present);
-    pump(&e);
+    f = reopen_session(&e, "dollar");
     struct ob_buf k = OB_BUF_INIT;
     struct ob_mqtt_packet a;
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_PUBLISH);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_PUBLISH);
     assert_true(ob_slice_eq_str(a.publish.topic, "$app/x"));
     assert_true(ob_slice_eq_str(a.publish.payload, "system one"));
     ob_buf_release(&k);
@@ -226,8 +233,7 @@ static void test_outbound_ids_survive_restart(void **state)
     struct fake *f = connect_v311(&e, "ids", false, &present);
     subscribe(f, OB_MQTT_V311, "q/#", 2);
     pump(&e);
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_SUBACK);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_SUBACK);
     publish_qos(&e, "q.a", "one", "1");
     publish_qos(&e, "q.b", "two", "2");
     pump(&e);
@@ -239,16 +245,12 @@ static void test_outbound_ids_survive_restart(void **state)
     uint16_t p2 = a.publish.packet_id;
     send_ack(f, OB_MQTT_PUBREC, p2);
     pump(&e); /* the PUBREL waits for the session record */
-    assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_PUBREL);
+    expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_PUBREL);
     assert_int_equal(a.ack.packet_id, p2);
     fake_free(f);
     env_close(&e);
 
-    env_open(&e);
-    f = connect_v311(&e, "ids", false, &present);
-    assert_true(present);
-    pump(&e);
+    f = reopen_session(&e, "ids");
     bool got_publish = false, got_pubrel = false;
     while (next_pkt(f, OB_MQTT_V311, &a, &k)) {
         if (a.type == OB_MQTT_PUBLISH) {
@@ -290,8 +292,7 @@ static void test_stable_ids_overlapping_subs(void **state)
     subscribe(f, OB_MQTT_V311, "o/x", 1);
     pump(&e);
     for (int i = 0; i < 2; i++) {
-        assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
-        assert_int_equal(a.type, OB_MQTT_SUBACK);
+        expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_SUBACK);
     }
     enum { N = 300 };
     for (int i = 0; i < N; i++)
@@ -405,8 +406,7 @@ static void test_delayed_will_survives_restart(void **state)
     pump(&e);
     struct ob_buf k = OB_BUF_INIT;
     struct ob_mqtt_packet a;
-    assert_true(next_pkt(f, OB_MQTT_V5, &a, &k));
-    assert_int_equal(a.type, OB_MQTT_CONNACK);
+    expect_pkt(f, OB_MQTT_V5, &a, &k, OB_MQTT_CONNACK);
     assert_int_equal(a.connack.reason, 0);
     ob_buf_release(&k);
     fake_free(f); /* no DISCONNECT: the will is due in 1 s */
