@@ -131,7 +131,7 @@ async def main():
 asyncio.run(main())
 PY
 else
-    echo "skip: python3-websockets not installed (scripts/deps.sh test)"
+    ob_fail "python3-websockets missing (scripts/deps.sh test)"
 fi
 
 # ---- the access log -----------------------------------------------------------------------

@@ -7,7 +7,7 @@
 # same paths under ASan.
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
-ob_has_python || { echo "skip: no python3"; exit 0; }
+ob_has_python || ob_fail "python3 missing (scripts/deps.sh test)"
 
 port=$(ob_free_port)
 OB_HTTP_DEBUG_ECHO=1

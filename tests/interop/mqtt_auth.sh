@@ -3,7 +3,7 @@
 # (v5 reason 0x87; 3.1.1 acknowledged and dropped), forbidden subscriptions (0x80/0x87).
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
-/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || { echo "skip: python3-paho-mqtt missing"; exit 0; }
+/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || ob_fail "python3-paho-mqtt missing (scripts/deps.sh test)"
 port=$(ob_free_port)
 cat >"$T/omnibus.yaml" <<YAML
 auth:

@@ -1,10 +1,10 @@
 # mqtt_clients.sh — mosquitto's own command-line clients (mosquitto-clients) against
 # omnibus: 3.1, 3.1.1 and 5.0 publish/subscribe at QoS 0, 1 and 2, retained messages, a
 # persistent session (-c) collecting QoS 1 messages while offline, v5 user properties,
-# and request/response with mosquitto_rr (Paho responder). Skips without the clients.
+# and request/response with mosquitto_rr (Paho responder). Fails without the clients (scripts/deps.sh test).
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
-command -v mosquitto_sub >/dev/null || { echo "skip: mosquitto-clients missing"; exit 0; }
+command -v mosquitto_sub >/dev/null || ob_fail "mosquitto-clients missing (scripts/deps.sh test)"
 port=$(ob_free_port)
 ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port"
 ob_wait_log 'msg="listeners up"'

@@ -1,9 +1,9 @@
 # mqtt_spec2.sh — more MQTT 3.1.1 / 5.0 behaviour a client can observe (tests/interop/mqtt/
 # spec2.py: the gaps found by docs/mqtt-conformance.md, raw packets) against a fresh
-# server. Skips (exit 0 with a note) when python3-paho-mqtt is missing.
+# server. Fails when python3-paho-mqtt is missing (scripts/deps.sh test installs it).
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
-/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || { echo "skip: python3-paho-mqtt missing"; exit 0; }
+/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || ob_fail "python3-paho-mqtt missing (scripts/deps.sh test)"
 port=$(ob_free_port)
 ob_start --no-default-listeners --set "listeners.mqtt=127.0.0.1:$port"
 ob_wait_log 'msg="listeners up"'

@@ -1,10 +1,10 @@
 # mqtt_ws.sh — MQTT over WebSocket at /mqtt on the http listener, with MQTT.js (npm
 # mqtt, tests/interop/mqtt/node) in 5.0 and 3.1.1, crossing to a TCP client; and with
-# Paho's websockets transport. Skips when node/npm are missing.
+# Paho's websockets transport. Fails when node/npm are missing (scripts/deps.sh test).
 . "$OB_SRC/tests/lib/common.sh"
 ob_setup
 N="$OB_SRC/tests/interop/mqtt/node"
-command -v node >/dev/null || { echo "skip: node missing"; exit 0; }
+command -v node >/dev/null || ob_fail "node missing (scripts/deps.sh test)"
 sh "$N/ensure.sh" || ob_fail "npm packages could not be installed"
 mport=$(ob_free_port)
 hport=$(ob_free_port)
