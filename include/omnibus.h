@@ -351,6 +351,12 @@ int ob_consumer_nak(struct ob_consumer *c, uint64_t seq, uint32_t delay_ms);
 int ob_consumer_extend(struct ob_consumer *c, uint64_t seq, uint32_t ms);
 /* Terminates seq: never redelivered, counts as acked. */
 int ob_consumer_term(struct ob_consumer *c, uint64_t seq);
+/* Holds seq for its current receiver, which keeps it outside the consumer: it stays
+ * pending (unacked, stored) but has no lease and no binding, so neither an unbind nor
+ * ack wait hands it to anyone else, until ack, term or nak (which releases it for
+ * redelivery). In memory only: after a restart it is pending and redelivered like any
+ * other unless held again before a receiver binds. OB_ENOENT if seq is not pending. */
+int ob_consumer_hold(struct ob_consumer *c, uint64_t seq);
 
 /* ---- identity and access ----------------------------------------------------------- */
 struct ob_auth;

@@ -117,7 +117,7 @@ static struct pending *next_redelivery(struct ob_consumer *c)
         uint64_t s = c->redeliver[0];
         memmove(c->redeliver, c->redeliver + 1, --c->nredeliver * sizeof(uint64_t));
         struct pending *p = pending_get(c, s);
-        if (p && p->deadline_ns == INT64_MAX) return p;
+        if (p && p->deadline_ns == INT64_MAX && !p->held) return p;
     }
     return NULL;
 }
@@ -299,6 +299,7 @@ int ob_consumer_nak(struct ob_consumer *c, uint64_t seq, uint32_t delay_ms)
 {
     struct pending *p = pending_get(c, seq);
     if (!p) return OB_ENOENT;
+    p->held = false;
     if (delay_ms) {
         p->deadline_ns = ob_mono_ns() + (int64_t)delay_ms * OB_NS_PER_MS;
         return 0;
@@ -311,9 +312,21 @@ int ob_consumer_nak(struct ob_consumer *c, uint64_t seq, uint32_t delay_ms)
 int ob_consumer_extend(struct ob_consumer *c, uint64_t seq, uint32_t ms)
 {
     struct pending *p = pending_get(c, seq);
-    if (!p || p->deadline_ns == INT64_MAX) return OB_ENOENT;
+    if (!p || p->deadline_ns == INT64_MAX || p->held) return OB_ENOENT;
     int64_t span = ms ? (int64_t)ms * OB_NS_PER_MS : (int64_t)ack_wait_ns(c);
     p->deadline_ns = ob_mono_ns() + span;
+    return 0;
+}
+
+/* Not persisted: after a restart the message is pending like any other, and whoever
+ * held it holds it again before anything is bound (see omnibus.h). */
+int ob_consumer_hold(struct ob_consumer *c, uint64_t seq)
+{
+    struct pending *p = pending_get(c, seq);
+    if (!p) return OB_ENOENT;
+    p->held = true;
+    p->owner = NULL;
+    p->deadline_ns = INT64_MAX - 1; /* no lease; not INT64_MAX, which means parked */
     return 0;
 }
 
@@ -373,7 +386,7 @@ static void on_ack_timer(uv_timer_t *t)
     void *v;
     while (ob_map_next(&c->pending, &i, NULL, &v)) {
         struct pending *p = v;
-        if (p->deadline_ns > now) continue;
+        if (p->deadline_ns > now || p->held) continue;
         park(c, p);
         due++;
     }

@@ -125,6 +125,7 @@ struct pending {
     uint32_t deliveries;
     int64_t deadline_ns; /* lease end; INT64_MAX while parked for redelivery */
     struct ob_binding *owner;
+    bool held; /* ob_consumer_hold: no lease, no owner, never redelivered by the core */
 };
 
 struct fetch_req {

@@ -13,14 +13,16 @@
  *   u8 3 (format), u8 version, u32 expiry, u32 n, n x { u8 options, u32 subid,
  *   u32 consumer generation, u16 len, filter }, u16 m, m x u16 packet id,
  *   then tagged sections: [u8 1, delayed will (will.c)] [u8 2, released (qos.c)]
+ *   [u8 3, claimed (qos.c)]
  * with options = qos | no_local<<2 | rap<<3 | rh<<4, and the packet ids those of inbound
  * QoS 2 messages published but not yet released (PUBREL): exactly once across a
  * restart, a resent PUBLISH with one of them is acknowledged, not published again.
  * The optional tail is the will waiting for its v5 will delay while the session is
  * offline (older records end before it): rewritten when it is set, published or
  * cancelled, re-armed at start with what is left of its delay. Section 2 lists the
- * outbound QoS 2 messages the client acknowledged with PUBREC (PUBREL pending); see
- * qos.c for why they are recorded.
+ * outbound QoS 2 messages the client acknowledged with PUBREC (PUBREL pending), section
+ * 3 the shared-subscription QoS 2 messages sent to it and not yet PUBREC'd, which no
+ * other member may get (MQTT-4.8.2-4/-5); see qos.c for why they are recorded.
  * An empty payload deletes the session. The consumers named in subscribe.c hold the
  * queued messages and acks; at start-up, consumers no record refers to are deleted.
  */
@@ -127,6 +129,8 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
     }
     ob_buf_putc(&b, 2);
     ob_mqtt_out_encode_released(s, &b);
+    ob_buf_putc(&b, 3);
+    ob_mqtt_out_encode_claimed(s, &b);
     s->saved = true;
     int rc = publish_record(s, &b, cb, arg);
     ob_buf_release(&b);
@@ -153,6 +157,7 @@ static void sess_free_memory(struct msess *s)
 void ob_mqtt_sess_destroy(struct msess *s)
 {
     struct ob_mqtt_broker *b = s->b;
+    ob_mqtt_out_end(s);
     while (s->subs) {
         struct msub *u = s->subs;
         s->subs = u->next;
@@ -224,7 +229,9 @@ static void load_tail(struct msess *s, const uint8_t *p, const uint8_t *end)
         if (tag == 1 && !s->will) {
             s->will = ob_mqtt_will_decode(&p, end);
             if (!s->will) break;
-        } else if (tag != 2 || !ob_mqtt_out_restore_released(s, &p, end)) {
+        } else if (tag == 2) {
+            if (!ob_mqtt_out_restore_released(s, &p, end)) break;
+        } else if (tag != 3 || !ob_mqtt_out_restore_claimed(s, &p, end)) {
             break;
         }
     }

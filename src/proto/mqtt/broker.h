@@ -126,6 +126,9 @@ struct outmsg {
     uint32_t chash; /* consumer-backed: hash of the consumer's name (stable packet id) */
     bool kept;      /* state 1 recorded in the session record (survives a restart) */
     bool saving;    /* that record is being written: PUBREL waits for it */
+    bool claimed;   /* shared QoS 2 of a persistent session: state 0 recorded (qos.c) */
+    bool unsent;    /* claimed: the PUBLISH waits for that record */
+    uint32_t claim_at; /* the session's claim count when it was claimed */
 };
 
 /* A will waiting in a session (delay) or on a connection. */
@@ -159,6 +162,7 @@ struct msess {
     int64_t expires_ns; /* offline: when the session ends; 0 none */
     uint16_t *q2in;     /* inbound QoS 2 packet ids awaiting PUBREL */
     size_t nq2in, q2in_cap;
+    uint32_t claims; /* records written for claimed shared QoS 2 messages (qos.c) */
     uint32_t expiry; /* session expiry interval, s; UINT32_MAX never */
     uint8_t version;
     bool saved; /* a record exists in mqtt_sessions */
@@ -299,8 +303,13 @@ void ob_mqtt_handle_ack(struct ob_mqtt_conn *c, const struct ob_mqtt_packet *pkt
 void ob_mqtt_pump(struct msess *s);
 /* On reconnect: resend in-flight PUBLISH (DUP) and PUBREL with their packet ids. */
 void ob_mqtt_resend(struct msess *s);
-/* On disconnect: drop queued and shared in-flight deliveries (the core redelivers). */
+/* On disconnect, before the consumers are unbound: drop queued deliveries and shared
+ * QoS 1 in flight (the core redelivers them); hold shared QoS 2 in flight for this
+ * session if it persists, else terminate them (MQTT-4.8.2-4/-5). */
 void ob_mqtt_out_offline(struct msess *s);
+/* The session ends: its shared QoS 2 messages in flight are terminated in the core,
+ * never handed to another member (MQTT-4.8.2-5). */
+void ob_mqtt_out_end(struct msess *s);
 void ob_mqtt_out_free(struct msess *s);
 /* A consumer is going away: entries referring to it forget it. */
 void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons);
@@ -308,6 +317,9 @@ void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons);
  * pending): written by ob_mqtt_sess_save, restored at start (format in qos.c). */
 void ob_mqtt_out_encode_released(const struct msess *s, struct ob_buf *b);
 bool ob_mqtt_out_restore_released(struct msess *s, const uint8_t **p, const uint8_t *end);
+/* The same for claimed shared QoS 2 messages (PUBLISH sent, PUBREC not yet). */
+void ob_mqtt_out_encode_claimed(const struct msess *s, struct ob_buf *b);
+bool ob_mqtt_out_restore_claimed(struct msess *s, const uint8_t **p, const uint8_t *end);
 struct ob_slice ob_mqtt_header(const struct ob_msg *m, const char *name);
 
 /* ---- subscribe.c ----------------------------------------------------------------- */

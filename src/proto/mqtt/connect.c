@@ -308,9 +308,9 @@ void ob_mqtt_conn_detach(struct ob_mqtt_conn *c)
     c->cid = ob_xstrdup(s->id); /* the session may end before the connection */
     c->cid_owned = true;
     c->b->connected--;
+    ob_mqtt_out_offline(s); /* first: it holds shared QoS 2 messages before the unbind */
     for (struct msub *u = s->subs; u; u = u->next)
         ob_mqtt_sub_detach(u);
-    ob_mqtt_out_offline(s);
     handle_will(c, s);
     if (s->expiry == 0) {
         ob_mqtt_sess_destroy(s);

@@ -21,6 +21,29 @@
  * consumer acked and PUBREL sent. At start the record's entries come back as PUBREL
  * pending (and their consumers are acked again, in case the crash came between the
  * record and the ack). One record write per QoS 2 delivery; QoS 1 writes nothing.
+ *
+ * Shared subscriptions and QoS 2 (MQTT-4.8.2-4/-5). Once a QoS 2 message of a group
+ * is sent to a member, it belongs to that member's session: completed to it when it
+ * reconnects, and when its session ends, sent to no other member (the member may
+ * already hold it; handing it on would break exactly once). The core's consumer would
+ * hand it on twice over: at the member's unbind, and after a restart (the pending set
+ * is redelivered to whichever member binds first). So:
+ *   - a persistent member "claims" the message before its PUBLISH: the session record
+ *     is rewritten with (packet id, sequence, consumer hash), and the PUBLISH leaves
+ *     once that is durable (one more record write per shared QoS 2 delivery). From
+ *     PUBREC on it is a released entry like any other (the claim is gone from the
+ *     next record);
+ *   - at disconnect, before the unbind, a persistent member's shared QoS 2 messages
+ *     in flight are held in the consumer (ob_consumer_hold: still pending, so still
+ *     stored, but outside leases and round-robin); at start, each claim of a loaded
+ *     record is held again before anything binds, and comes back in flight (message
+ *     read from the stream), to be resent with DUP and its packet id on reconnect;
+ *   - when the session ends (expiry, clean start, a clean member's disconnect), they
+ *     are terminated in the core: acked without going to anyone.
+ * The message stays in the consumer rather than being copied into the record: the
+ * stream already stores it, and the consumer's pending set is what keeps it there
+ * (interest retention). QoS 1, and QoS 2 still queued (never sent), go to another
+ * member as before.
  */
 #include "proto/mqtt/broker.h"
 #include "http/metrics.h"
@@ -272,6 +295,14 @@ static void finish(struct msess *s, struct outmsg *o)
     out_release(o);
 }
 
+static void claim_save(struct msess *s);
+
+/* A shared QoS 2 message to a persistent session: recorded before it is sent. */
+static bool must_claim(const struct msess *s, const struct outmsg *o)
+{
+    return o->shared && o->qos == 2 && o->cons && ob_mqtt_sess_persistent(s);
+}
+
 void ob_mqtt_pump(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
@@ -279,14 +310,15 @@ void ob_mqtt_pump(struct msess *s)
     if (!w || !c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
     size_t max = c->b->opt.max_inflight;
     size_t window = c->recv_max < max ? c->recv_max : max;
+    bool claimed = false;
     while (w->qhead && w->ninflight < window) {
-        if (c->out->congested && c->out->congested(c->ctx)) return;
+        if (c->out->congested && c->out->congested(c->ctx)) break;
         struct outmsg *o = w->qhead;
         /* MQTT-3.3.2-5: one that expired while waiting for the window is not sent; a
          * redelivery (dup) had its onward delivery started and must go on. */
         bool expired = !o->dup && expiry_left(o->msg) < 0;
         uint16_t pid = o->cons && !expired ? stable_pid(o) : 0;
-        if (pid && inflight_get(s, pid)) return; /* wait for that id (see the top) */
+        if (pid && inflight_get(s, pid)) break; /* wait for that id (see the top) */
         w->qhead = o->next;
         if (!w->qhead) w->qtail = &w->qhead;
         w->nqueued--;
@@ -301,10 +333,16 @@ void ob_mqtt_pump(struct msess *s)
         o->seq_order = ++w->order;
         ob_map_put(&w->inflight, ob_slice_make(o->key, 2), o);
         w->ninflight++;
+        if (must_claim(s, o)) {
+            o->claimed = o->unsent = claimed = true;
+            o->claim_at = s->claims + 1;
+            continue;
+        }
         if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
             finish(s, o);
-        if (!ob_mqtt_conn_usable(c)) return; /* the write closed the connection */
+        if (!ob_mqtt_conn_usable(c)) break; /* the write closed the connection */
     }
+    if (claimed) claim_save(s);
 }
 
 static bool already_inflight(struct msess *s, struct ob_consumer *cons, uint64_t seq)
@@ -479,24 +517,80 @@ static int by_order(const void *a, const void *b)
     return x->seq_order < y->seq_order ? -1 : x->seq_order > y->seq_order;
 }
 
+/* The in-flight entries in send order (caller frees); *n their number. */
+static struct outmsg **inflight_sorted(const struct msess *s, size_t *n)
+{
+    *n = 0;
+    if (!s->win || !s->win->ninflight) return NULL;
+    struct outmsg **v = ob_xmalloc(s->win->ninflight * sizeof *v);
+    size_t i = 0;
+    void *val;
+    while (ob_map_next(&s->win->inflight, &i, NULL, &val))
+        v[(*n)++] = val;
+    qsort(v, *n, sizeof *v, by_order);
+    return v;
+}
+
 void ob_mqtt_resend(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
-    if (!s->win || !s->win->ninflight || !c) return;
-    struct outmsg **v = ob_xmalloc(s->win->ninflight * sizeof *v);
-    size_t n = 0, i = 0;
-    void *val;
-    while (ob_map_next(&s->win->inflight, &i, NULL, &val))
-        v[n++] = val;
-    qsort(v, n, sizeof *v, by_order);
-    for (i = 0; i < n && ob_mqtt_conn_usable(c); i++) {
+    size_t n;
+    struct outmsg **v = c ? inflight_sorted(s, &n) : NULL;
+    for (size_t i = 0; v && i < n && ob_mqtt_conn_usable(c); i++) {
         struct outmsg *o = v[i];
         if (o->state == 1) {
             if (!o->saving) send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
+        } else if (o->unsent) {
+            continue; /* its claim is being written: sent after that */
         } else if (send_publish(c, o->msg, o->qos, o->retain, true, o->pid, o->subid) == OB_ETOOBIG)
             finish(s, o);
     }
     free(v);
+}
+
+/* ---- shared QoS 2: claims (see the top) --------------------------------------------------- */
+
+struct claimsave {
+    struct ob_mqtt_broker *b;
+    char *id;
+    uint32_t at;
+};
+
+/* The record with claims up to r->at is durable: their PUBLISH may leave. */
+static void claim_stored(void *arg, int status, const struct ob_pub_ack *ack)
+{
+    (void)ack;
+    struct claimsave *r = arg;
+    ob_mqtt_enter(r->b);
+    struct msess *s = ob_mqtt_sess_find(r->b, ob_slice_str(r->id));
+    if (status)
+        OB_WARN("mqtt", "shared QoS 2 claim not stored", "client=%s error=\"%s\"", r->id,
+                ob_strerror(status));
+    size_t n;
+    struct outmsg **v = s ? inflight_sorted(s, &n) : NULL;
+    struct ob_mqtt_conn *c = s ? s->conn : NULL;
+    bool live = c && ob_mqtt_conn_usable(c) && c->state == C_LIVE;
+    for (size_t i = 0; v && i < n; i++) {
+        struct outmsg *o = v[i];
+        if (!o->unsent || o->claim_at > r->at) continue;
+        o->unsent = false;
+        if (!live || o->state != 0 || !ob_mqtt_conn_usable(c)) continue; /* resent later */
+        if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
+            finish(s, o);
+    }
+    free(v);
+    if (s) win_trim(s);
+    ob_mqtt_leave(r->b);
+    free(r->id);
+    free(r);
+}
+
+static void claim_save(struct msess *s)
+{
+    struct claimsave *r = ob_xmalloc(sizeof *r);
+    *r = (struct claimsave){s->b, ob_xstrdup(s->id), ++s->claims};
+    int rc = ob_mqtt_sess_save(s, claim_stored, r);
+    if (rc) claim_stored(r, rc, NULL);
 }
 
 void ob_mqtt_out_offline(struct msess *s)
@@ -519,13 +613,24 @@ void ob_mqtt_out_offline(struct msess *s)
     w->qhead = keep;
     w->qtail = keep ? kt : &w->qhead;
     w->nqueued = nkeep;
-    /* A shared subscription's in-flight messages go to another member (the core
-     * redelivers them when this member's binding leaves): forget them here. */
+    /* A shared subscription's QoS 1 messages in flight go to another member (the core
+     * redelivers them when this member's binding leaves): forget them here. QoS 2 ones
+     * stay with this session (held in the consumer) while it lives; a session ending
+     * now terminates them (MQTT-4.8.2-4/-5, see the top). */
+    bool persists = ob_mqtt_sess_persistent(s);
     size_t i = 0;
     void *v;
     struct outmsg *drop = NULL;
     while (ob_map_next(&w->inflight, &i, NULL, &v)) {
         o = v;
+        if (o->shared && o->qos == 2 && o->cons) {
+            if (persists) {
+                ob_consumer_hold(o->cons, o->seq);
+                continue;
+            }
+            ob_consumer_term(o->cons, o->seq);
+            o->cons = NULL;
+        }
         if (o->shared && o->state == 0) {
             o->next = drop;
             drop = o;
@@ -538,6 +643,18 @@ void ob_mqtt_out_offline(struct msess *s)
         out_release(o);
     }
     win_trim(s);
+}
+
+void ob_mqtt_out_end(struct msess *s)
+{
+    size_t i = 0;
+    void *v;
+    while (s->win && ob_map_next(&s->win->inflight, &i, NULL, &v)) {
+        struct outmsg *o = v;
+        if (!o->shared || o->qos != 2 || !o->cons) continue;
+        ob_consumer_term(o->cons, o->seq);
+        o->cons = NULL;
+    }
 }
 
 void ob_mqtt_out_free(struct msess *s)
@@ -626,6 +743,78 @@ bool ob_mqtt_out_restore_released(struct msess *s, const uint8_t **p, const uint
         w->ninflight++;
         ack_again(s, o->chash, o->seq);
     }
+    *p = q;
+    return true;
+}
+
+/* ---- claimed shared QoS 2 across restarts ---------------------------------------------- */
+
+/* In the session record: u16 n, n x { u16 packet id, u64 sequence, u32 consumer hash }. */
+void ob_mqtt_out_encode_claimed(const struct msess *s, struct ob_buf *b)
+{
+    size_t at = b->len, i = 0;
+    uint16_t n = 0;
+    void *v;
+    ob_buf_put_u16le(b, 0);
+    while (s->win && ob_map_next(&s->win->inflight, &i, NULL, &v)) {
+        const struct outmsg *o = v;
+        if (o->state != 0 || !o->claimed || !o->cons) continue;
+        ob_buf_put_u16le(b, o->pid);
+        ob_buf_put_u64le(b, o->seq);
+        ob_buf_put_u32le(b, o->chash);
+        n++;
+    }
+    b->p[at] = (uint8_t)n;
+    b->p[at + 1] = (uint8_t)(n >> 8);
+}
+
+/* The shared subscription whose consumer has this hash, and that consumer. */
+static struct msub *shared_sub_of(struct msess *s, uint32_t chash, struct ob_consumer **cons)
+{
+    for (struct msub *u = s->subs; u; u = u->next)
+        for (int k = 0; k < 2; k++)
+            if (u->group && u->cons[k] && consumer_hash(u->cons[k]) == chash) {
+                *cons = u->cons[k];
+                return u;
+            }
+    return NULL;
+}
+
+/* One claim: held in its consumer before anything binds, back in flight with its
+ * message. Dropped if the consumer no longer has it pending (completed or refused
+ * before the crash: the record is not rewritten for those). */
+static void restore_claim(struct msess *s, uint16_t pid, uint64_t seq, uint32_t chash)
+{
+    struct ob_consumer *cons = NULL;
+    struct msub *u = shared_sub_of(s, chash, &cons);
+    struct ob_msg *m = NULL;
+    if (!u || pid == 0 || inflight_get(s, pid)) return;
+    if (ob_consumer_hold(cons, seq) || ob_stream_get(s->b->msgs, seq, &m)) return;
+    struct outmsg *o = ob_xcalloc(1, sizeof *o);
+    o->msg = m;
+    o->cons = cons;
+    o->seq = seq;
+    o->chash = chash;
+    o->pid = pid;
+    o->subid = u->subid;
+    o->qos = 2;
+    o->retain = u->rap && ob_mqtt_header(m, MQTT_H_RETAIN).n;
+    o->dup = o->shared = o->claimed = true;
+    struct window *w = win_get(s);
+    o->seq_order = ++w->order;
+    key_of(o->key, pid);
+    ob_map_put(&w->inflight, ob_slice_make(o->key, 2), o);
+    w->ninflight++;
+}
+
+bool ob_mqtt_out_restore_claimed(struct msess *s, const uint8_t **p, const uint8_t *end)
+{
+    if (end - *p < 2) return false;
+    uint16_t n = ob_get_u16le(*p);
+    if ((size_t)(end - *p - 2) < (size_t)n * 14) return false;
+    const uint8_t *q = *p + 2;
+    for (uint16_t i = 0; i < n; i++, q += 14)
+        restore_claim(s, ob_get_u16le(q), ob_get_u64le(q + 2), ob_get_u32le(q + 10));
     *p = q;
     return true;
 }
