@@ -319,6 +319,37 @@ static void test_q2_session_ends(void **state)
     env_close(&e);
 }
 
+/* A member unsubscribing with a QoS 2 message in flight completes it; no other member
+ * gets it. */
+static void test_q2_unsubscribe(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e);
+    struct fake *a = connect5(&e, "un-a", true, 600, 0, NULL);
+    subscribe(&e, a, "$share/g/s7/#", 2);
+    publish_qos(&e, "s7.x", "m1", "2");
+    uint16_t pid = expect_publish(a, "m1", 2, false);
+    struct fake *b = connect5(&e, "un-b", true, 0, 0, NULL);
+    subscribe(&e, b, "$share/g/s7/#", 2);
+    struct ob_mqtt_packet p = {.type = OB_MQTT_UNSUBSCRIBE};
+    struct ob_slice f = ob_slice_str("$share/g/s7/#");
+    p.unsubscribe.packet_id = 2;
+    p.unsubscribe.filters = &f;
+    p.unsubscribe.nfilters = 1;
+    send_pkt(a, V5, &p);
+    pump(&e);
+    expect_ack(a, OB_MQTT_UNSUBACK, 2);
+    expect_nothing(&e, b);
+    complete_q2(&e, a, pid);
+    expect_nothing(&e, a);
+    expect_nothing(&e, b);
+    assert_int_equal(consumers_pending(&e, "s7."), 0);
+    fake_free(a);
+    fake_free(b);
+    env_close(&e);
+}
+
 /* QoS 1 keeps the hand-over: A drops before PUBACK, B gets the message. */
 static void test_q1_handed_over(void **state)
 {
@@ -410,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_q2_released_stays_with_member),
         cmocka_unit_test(test_q2_session_expires),
         cmocka_unit_test(test_q2_session_ends),
+        cmocka_unit_test(test_q2_unsubscribe),
         cmocka_unit_test(test_q1_handed_over),
         cmocka_unit_test(test_q2_claim_survives_restart),
     };

@@ -311,7 +311,8 @@ void ob_mqtt_out_offline(struct msess *s);
  * never handed to another member (MQTT-4.8.2-5). */
 void ob_mqtt_out_end(struct msess *s);
 void ob_mqtt_out_free(struct msess *s);
-/* A consumer is going away: entries referring to it forget it. */
+/* A consumer is going away for this session (unsubscribe, session end): entries
+ * referring to it forget it; shared QoS 2 ones in flight are terminated in it first. */
 void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons);
 /* The session record's list of outbound QoS 2 messages released by PUBREC (PUBREL
  * pending): written by ob_mqtt_sess_save, restored at start (format in qos.c). */

@@ -683,8 +683,14 @@ void ob_mqtt_out_forget(struct msess *s, struct ob_consumer *cons)
         if (o->cons == cons) o->cons = NULL;
     size_t i = 0;
     void *v;
-    while (ob_map_next(&w->inflight, &i, NULL, &v))
-        if (((struct outmsg *)v)->cons == cons) ((struct outmsg *)v)->cons = NULL;
+    while (ob_map_next(&w->inflight, &i, NULL, &v)) {
+        struct outmsg *o = v;
+        if (o->cons != cons) continue;
+        /* A shared QoS 2 message in flight is this member's to complete (or not): it
+         * goes to no other member (MQTT-4.8.2-5), so it is finished in the core now. */
+        if (o->shared && o->qos == 2) ob_consumer_term(cons, o->seq);
+        o->cons = NULL;
+    }
 }
 
 /* ---- PUBREL pending across restarts ---------------------------------------------------- */

@@ -190,6 +190,9 @@ void ob_mqtt_delete_doomed(struct ob_mqtt_broker *b)
 void ob_mqtt_sub_free(struct msub *u, bool delete_state)
 {
     struct ob_mqtt_broker *b = u->s->b;
+    /* Before the unbind: a member's QoS 2 messages in flight end with it (qos.c). */
+    for (int part = 0; part < 2 && u->group; part++)
+        if (u->cons[part]) ob_mqtt_out_forget(u->s, u->cons[part]);
     ob_mqtt_sub_detach(u);
     if (u->group) {
         char key[24];
@@ -199,9 +202,6 @@ void ob_mqtt_sub_free(struct msub *u, bool delete_state)
             ob_map_del(&b->groups, ob_slice_str(key));
             free(g);
             delete_consumers(u); /* the last member: nobody is left to queue for */
-        } else {
-            for (int part = 0; part < 2; part++)
-                if (u->cons[part]) ob_mqtt_out_forget(u->s, u->cons[part]);
         }
     } else if (u->durable && delete_state) {
         delete_consumers(u);
