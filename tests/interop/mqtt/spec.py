@@ -554,6 +554,49 @@ def shared_member_leaving_hands_over_unacked():
     assert sorted(got) == sorted(first), (got, first)
 
 
+@case
+def shared_qos2_stays_with_member():
+    """MQTT-4.8.2-4/-5: QoS 2 messages sent to a member that drops before PUBREC are
+    completed to that member when it reconnects (DUP, same packet ids), never sent to
+    another member; ending the session instead drops them for the group."""
+    t = uniq("shq2")
+    g = "$share/g3/" + t
+    cid = uniq("shq2a")
+    a = Raw(4)
+    a.connect_ok(cid, clean=False)
+    a.sub_ok(g, opts=2)
+    p = Raw(4)
+    p.connect_ok()
+    for i, x in enumerate(["one", "two"]):
+        p.publish(t, x, qos=2, pid=i + 1)
+        p.read_ack(PUBREC)
+        p.ack(PUBREL, i + 1)
+        p.read_ack(PUBCOMP)
+    first = [a.read_publish() for _ in range(2)]  # A is the only member yet
+    b = Raw(4)
+    b.connect_ok()
+    b.sub_ok(g, opts=2)
+    a.close()
+    assert b.nothing(0.5)
+    a = Raw(4)
+    sp, _ = a.connect_ok(cid, clean=False)
+    assert sp == 1
+    again = [a.read_publish() for _ in range(2)]
+    for m, m2 in zip(first, again):
+        assert m2["payload"] == m["payload"] and m2["dup"] and m2["pid"] == m["pid"], m2
+    a.ack(PUBREC, again[0]["pid"])
+    assert a.read_ack(PUBREL)[0] == again[0]["pid"]
+    a.ack(PUBCOMP, again[0]["pid"])
+    a.close()  # "two" still in flight
+    a = Raw(4)
+    sp, _ = a.connect_ok(cid, clean=True)  # the session ends: "two" goes to nobody
+    assert sp == 0
+    assert b.nothing(0.5)
+    assert a.nothing(0.3)
+    a.disconnect()
+    b.disconnect()
+
+
 # ---- v5 features ---------------------------------------------------------------------
 
 @case
