@@ -122,12 +122,12 @@ struct outmsg {
     uint8_t state;      /* 0: PUBLISH sent, 1: PUBREL sent */
     uint64_t seq_order; /* send order, for resending in order */
     uint16_t pid;
-    uint8_t key[2]; /* the inflight map key: pid big-endian */
-    uint32_t chash; /* consumer-backed: hash of the consumer's name (stable packet id) */
-    bool kept;      /* state 1 recorded in the session record (survives a restart) */
-    bool saving;    /* that record is being written: PUBREL waits for it */
-    bool claimed;   /* shared QoS 2 of a persistent session: state 0 recorded (qos.c) */
-    bool unsent;    /* claimed: the PUBLISH waits for that record */
+    uint8_t key[2];    /* the inflight map key: pid big-endian */
+    uint32_t chash;    /* consumer-backed: hash of the consumer's name (stable packet id) */
+    bool kept;         /* state 1 recorded in the session record (survives a restart) */
+    bool saving;       /* that record is being written: PUBREL waits for it */
+    bool claimed;      /* shared QoS 2 of a persistent session: state 0 recorded (qos.c) */
+    bool unsent;       /* claimed: the PUBLISH waits for that record */
     uint32_t claim_at; /* the session's claim count when it was claimed */
 };
 

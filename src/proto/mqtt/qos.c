@@ -38,8 +38,10 @@
  *     stored, but outside leases and round-robin); at start, each claim of a loaded
  *     record is held again before anything binds, and comes back in flight (message
  *     read from the stream), to be resent with DUP and its packet id on reconnect;
- *   - when the session ends (expiry, clean start, a clean member's disconnect), they
- *     are terminated in the core: acked without going to anyone.
+ *   - when the session ends (expiry, clean start, a clean member's disconnect) or the
+ *     member unsubscribes, they are terminated in the core: acked without going to
+ *     anyone. (A clean member writes nothing, so its messages in flight at a kill -9
+ *     are redelivered to another member after the restart: a known gap.)
  * The message stays in the consumer rather than being copied into the record: the
  * stream already stores it, and the consumer's pending set is what keeps it there
  * (interest retention). QoS 1, and QoS 2 still queued (never sent), go to another
