@@ -71,6 +71,10 @@ struct ob_mqtt_broker {
     char **doomed;
     size_t ndoomed, doomed_cap;
     uint32_t next_gen;
+    /* Records written for claimed shared QoS 2 messages (qos.c): broker-wide, so a
+     * record's completion never releases a newer claim, even of a session that ended
+     * and started again under the same client id meanwhile. */
+    uint64_t claims;
     uv_timer_t tick;
     int64_t start_ns;
     int64_t last_sys_ns;
@@ -128,7 +132,7 @@ struct outmsg {
     bool saving;       /* that record is being written: PUBREL waits for it */
     bool claimed;      /* shared QoS 2 of a persistent session: state 0 recorded (qos.c) */
     bool unsent;       /* claimed: the PUBLISH waits for that record */
-    uint32_t claim_at; /* the session's claim count when it was claimed */
+    uint64_t claim_at; /* the broker's claim count when it was claimed */
 };
 
 /* A will waiting in a session (delay) or on a connection. */
@@ -162,7 +166,6 @@ struct msess {
     int64_t expires_ns; /* offline: when the session ends; 0 none */
     uint16_t *q2in;     /* inbound QoS 2 packet ids awaiting PUBREL */
     size_t nq2in, q2in_cap;
-    uint32_t claims; /* records written for claimed shared QoS 2 messages (qos.c) */
     uint32_t expiry; /* session expiry interval, s; UINT32_MAX never */
     uint8_t version;
     bool saved; /* a record exists in mqtt_sessions */

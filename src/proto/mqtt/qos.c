@@ -337,7 +337,7 @@ void ob_mqtt_pump(struct msess *s)
         w->ninflight++;
         if (must_claim(s, o)) {
             o->claimed = o->unsent = claimed = true;
-            o->claim_at = s->claims + 1;
+            o->claim_at = s->b->claims + 1;
             continue;
         }
         if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
@@ -555,7 +555,7 @@ void ob_mqtt_resend(struct msess *s)
 struct claimsave {
     struct ob_mqtt_broker *b;
     char *id;
-    uint32_t at;
+    uint64_t at;
 };
 
 /* The record with claims up to r->at is durable: their PUBLISH may leave. */
@@ -590,7 +590,7 @@ static void claim_stored(void *arg, int status, const struct ob_pub_ack *ack)
 static void claim_save(struct msess *s)
 {
     struct claimsave *r = ob_xmalloc(sizeof *r);
-    *r = (struct claimsave){s->b, ob_xstrdup(s->id), ++s->claims};
+    *r = (struct claimsave){s->b, ob_xstrdup(s->id), ++s->b->claims};
     int rc = ob_mqtt_sess_save(s, claim_stored, r);
     if (rc) claim_stored(r, rc, NULL);
 }
