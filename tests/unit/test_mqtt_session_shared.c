@@ -412,6 +412,7 @@ static void test_q2_claim_survives_restart(void **state)
     send_ack(&e, a, OB_MQTT_PUBREC, pid);
     expect_ack(a, OB_MQTT_PUBREL, pid);
     fake_free(a);
+    fake_free(b);
     pump(&e);
     env_close(&e);
 
