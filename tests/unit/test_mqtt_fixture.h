@@ -97,6 +97,22 @@ static inline void pump(struct env *e)
         ob_bus_run(e->bus, OB_RUN_NOWAIT);
 }
 
+/* Publishes payload on subject to the bus as an MQTT publish of QoS qos ("0".."2") would
+ * arrive from another protocol: the mqtt-qos header sets the delivery QoS. */
+static inline void env_publish_qos(struct env *e, const char *subject, const char *payload,
+                                   const char *qos)
+{
+    struct ob_header h = {ob_slice_str("mqtt-qos"), ob_slice_str(qos)};
+    struct ob_msg_init mi = {.subject = ob_slice_str(subject),
+                             .headers = &h,
+                             .nheaders = 1,
+                             .payload = ob_slice_str(payload)};
+    struct ob_msg *m;
+    assert_int_equal(ob_msg_new(&m, &mi), 0);
+    assert_int_equal(ob_publish(e->bus, m, NULL, NULL), 0);
+    ob_msg_unref(m);
+}
+
 static inline struct fake *fake_new(struct env *e)
 {
     struct fake *f = calloc(1, sizeof *f);

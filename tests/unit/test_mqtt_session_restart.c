@@ -199,19 +199,6 @@ static void test_dollar_topic_queued_offline(void **state)
     env_close(&e);
 }
 
-static void publish_qos(struct env *e, const char *subject, const char *payload, const char *qos)
-{
-    struct ob_header h = {ob_slice_str("mqtt-qos"), ob_slice_str(qos)};
-    struct ob_msg_init mi = {.subject = ob_slice_str(subject),
-                             .headers = &h,
-                             .nheaders = 1,
-                             .payload = ob_slice_str(payload)};
-    struct ob_msg *m;
-    assert_int_equal(ob_msg_new(&m, &mi), 0);
-    assert_int_equal(ob_publish(e->bus, m, NULL, NULL), 0);
-    ob_msg_unref(m);
-}
-
 static void send_ack(struct fake *f, uint8_t type, uint16_t pid)
 {
     struct ob_mqtt_packet p = {.type = type};
@@ -234,8 +221,8 @@ static void test_outbound_ids_survive_restart(void **state)
     subscribe(f, OB_MQTT_V311, "q/#", 2);
     pump(&e);
     expect_pkt(f, OB_MQTT_V311, &a, &k, OB_MQTT_SUBACK);
-    publish_qos(&e, "q.a", "one", "1");
-    publish_qos(&e, "q.b", "two", "2");
+    env_publish_qos(&e, "q.a", "one", "1");
+    env_publish_qos(&e, "q.b", "two", "2");
     pump(&e);
     assert_true(next_pkt(f, OB_MQTT_V311, &a, &k));
     assert_true(a.type == OB_MQTT_PUBLISH && a.publish.qos == 1);
@@ -296,7 +283,7 @@ static void test_stable_ids_overlapping_subs(void **state)
     }
     enum { N = 300 };
     for (int i = 0; i < N; i++)
-        publish_qos(&e, "o.x", "m", "1");
+        env_publish_qos(&e, "o.x", "m", "1");
     int got = 0;
     for (int round = 0; round < 200 && got < 2 * N; round++) {
         pump(&e);
@@ -355,7 +342,7 @@ static void test_stable_id_waits_for_release(void **state)
     uint16_t first = 0, last = 0;
     int got = 0;
     for (int i = 0; i < N; i++) {
-        publish_qos(&e, "h.x", i == 0 ? "first" : i == N - 1 ? "last" : "m", "1");
+        env_publish_qos(&e, "h.x", i == 0 ? "first" : i == N - 1 ? "last" : "m", "1");
         if (i % 500 == 499 || i == N - 1) {
             pump(&e);
             got += drain_acking(f, &first, &last);

@@ -100,15 +100,7 @@ static void subscribe(struct env *e, struct fake *f, const char *filter, uint8_t
 
 static void publish_qos(struct env *e, const char *subject, const char *payload, const char *qos)
 {
-    struct ob_header h = {ob_slice_str("mqtt-qos"), ob_slice_str(qos)};
-    struct ob_msg_init mi = {.subject = ob_slice_str(subject),
-                             .headers = &h,
-                             .nheaders = 1,
-                             .payload = ob_slice_str(payload)};
-    struct ob_msg *m;
-    assert_int_equal(ob_msg_new(&m, &mi), 0);
-    assert_int_equal(ob_publish(e->bus, m, NULL, NULL), 0);
-    ob_msg_unref(m);
+    env_publish_qos(e, subject, payload, qos);
     pump(e);
 }
 
