@@ -423,13 +423,24 @@ static int read_filter(struct dctx *c, struct ob_slice *f)
     return rc;
 }
 
+/* What SUBSCRIBE and UNSUBSCRIBE share before their list: packet id, properties, and at
+ * least one filter (MQTT-3.8.3-2, 3.10.3-2). */
+static int list_head(struct dctx *c, struct ob_mqtt_packet *pkt, uint16_t *packet_id)
+{
+    int rc = rd_packet_id(&c->r, packet_id);
+    if (!rc) rc = props(c, pkt->type, &pkt->props);
+    if (!rc && !rd_more(&c->r))
+        rc = fail(c, OB_MQTT_RC_PROTOCOL_ERROR,
+                  pkt->type == OB_MQTT_SUBSCRIBE ? "SUBSCRIBE without filter"
+                                                 : "UNSUBSCRIBE without filter");
+    return rc;
+}
+
 static int decode_subscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
 {
     struct ob_mqtt_decoder *d = c->d;
     size_t n = 0;
-    int rc = rd_packet_id(&c->r, &pkt->subscribe.packet_id);
-    if (!rc) rc = props(c, OB_MQTT_SUBSCRIBE, &pkt->props);
-    if (!rc && !rd_more(&c->r)) rc = fail(c, OB_MQTT_RC_PROTOCOL_ERROR, "SUBSCRIBE without filter");
+    int rc = list_head(c, pkt, &pkt->subscribe.packet_id);
     while (!rc && rd_more(&c->r)) {
         struct ob_mqtt_sub s = {0};
         uint8_t o;
@@ -450,10 +461,7 @@ static int decode_unsubscribe(struct dctx *c, struct ob_mqtt_packet *pkt)
 {
     struct ob_mqtt_decoder *d = c->d;
     size_t n = 0;
-    int rc = rd_packet_id(&c->r, &pkt->unsubscribe.packet_id);
-    if (!rc) rc = props(c, OB_MQTT_UNSUBSCRIBE, &pkt->props);
-    if (!rc && !rd_more(&c->r))
-        rc = fail(c, OB_MQTT_RC_PROTOCOL_ERROR, "UNSUBSCRIBE without filter");
+    int rc = list_head(c, pkt, &pkt->unsubscribe.packet_id);
     while (!rc && rd_more(&c->r)) {
         struct ob_slice f;
         if ((rc = read_filter(c, &f))) break;
