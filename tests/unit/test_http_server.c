@@ -37,6 +37,18 @@ static void test_keepalive(void **state)
     close(fd);
 }
 
+/* Reads n responses from fd: each 200 with the body want[i], in order. */
+static void expect_bodies(int fd, const char *const *want, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct resp r;
+        assert_int_equal(cl_response(fd, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, want[i]);
+        resp_free(&r);
+    }
+}
+
 static void test_pipelining_order(void **state)
 {
     (void)state;
@@ -46,13 +58,7 @@ static void test_pipelining_order(void **state)
                 "GET /slow/50 HTTP/1.1\r\nHost: t\r\n\r\n"
                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody");
     const char *want[] = {"slow-300", "fast", "slow-50", "body"};
-    for (int i = 0; i < 4; i++) {
-        struct resp r;
-        assert_int_equal(cl_response(fd, &r), 0);
-        assert_int_equal(r.status, 200);
-        assert_string_equal(r.body, want[i]);
-        resp_free(&r);
-    }
+    expect_bodies(fd, want, 4);
     close(fd);
 }
 
@@ -380,13 +386,7 @@ static void test_split_everywhere(void **state)
         if ((p - reqs) % 16 == 0) usleep(1000); /* let some bytes arrive alone */
     }
     const char *want[] = {"abcde", "one=a two=b name0=n name1=-", "xyz"};
-    for (int i = 0; i < 3; i++) {
-        struct resp r;
-        assert_int_equal(cl_response(fd, &r), 0);
-        assert_int_equal(r.status, 200);
-        assert_string_equal(r.body, want[i]);
-        resp_free(&r);
-    }
+    expect_bodies(fd, want, 3);
     close(fd);
 }
 
