@@ -137,6 +137,35 @@ int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg)
     return rc;
 }
 
+/* A record write in flight for ob_mqtt_sess_save_then: the session is looked up again
+ * by id when it completes, since it may have ended meanwhile. */
+struct save_wait {
+    struct ob_mqtt_broker *b;
+    ob_mqtt_saved_fn done;
+    char *id;
+    max_align_t data[];
+};
+
+static void save_waited(void *arg, int status, const struct ob_pub_ack *ack)
+{
+    (void)ack;
+    struct save_wait *w = arg;
+    ob_mqtt_enter(w->b);
+    w->done(ob_mqtt_sess_find(w->b, ob_slice_str(w->id)), w->id, status, w->data);
+    ob_mqtt_leave(w->b);
+    free(w->id);
+    free(w);
+}
+
+void ob_mqtt_sess_save_then(struct msess *s, ob_mqtt_saved_fn done, const void *data, size_t len)
+{
+    struct save_wait *w = ob_xmalloc(sizeof *w + len);
+    *w = (struct save_wait){s->b, done, ob_xstrdup(s->id)};
+    if (len) memcpy(w->data, data, len);
+    int rc = ob_mqtt_sess_save(s, save_waited, w);
+    if (rc) save_waited(w, rc, NULL);
+}
+
 /* Frees a session's memory only (no bus calls: used when the bus may be gone). */
 static void sess_free_memory(struct msess *s)
 {

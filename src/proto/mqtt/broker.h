@@ -249,6 +249,13 @@ struct msess *ob_mqtt_sess_create(struct ob_mqtt_broker *b, struct ob_slice id);
 void ob_mqtt_sess_destroy(struct msess *s);
 /* Writes the session's record (persistent sessions); cb as for ob_publish (may be NULL). */
 int ob_mqtt_sess_save(struct msess *s, ob_publish_cb cb, void *arg);
+/* Called once a record written by ob_mqtt_sess_save_then is durable (status 0) or has
+ * failed, between ob_mqtt_enter and ob_mqtt_leave. s is the session found again by id:
+ * NULL if it ended meanwhile, and possibly a newer session of the same id, which the
+ * caller's data must tell apart. data is the caller's copy (len bytes, max-aligned). */
+typedef void (*ob_mqtt_saved_fn)(struct msess *s, const char *id, int status, const void *data);
+/* Writes s's record, then calls done exactly once (at once if the write cannot start). */
+void ob_mqtt_sess_save_then(struct msess *s, ob_mqtt_saved_fn done, const void *data, size_t len);
 bool ob_mqtt_sess_persistent(const struct msess *s);
 /* Makes "mqtt_msgs" capture a system subject filter ("$x.>") a durable sub needs. */
 int ob_mqtt_msgs_capture(struct ob_mqtt_broker *b, const char *filter);

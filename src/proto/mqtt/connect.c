@@ -264,15 +264,14 @@ void ob_mqtt_handle_disconnect(struct ob_mqtt_conn *c, const struct ob_mqtt_pack
     ob_mqtt_conn_close(c, 0);
 }
 
-static void will_stored(void *arg, int status, const struct ob_pub_ack *ack)
+static void will_stored(struct msess *s, const char *id, int status, const void *data)
 {
-    (void)ack;
+    (void)s, (void)data;
     if (status)
-        OB_WARN("mqtt", "delayed will not stored", "client=%s error=\"%s\"", (char *)arg,
+        OB_WARN("mqtt", "delayed will not stored", "client=%s error=\"%s\"", id,
                 ob_strerror(status));
     else
-        OB_DEBUG("mqtt", "delayed will stored", "client=%s", (char *)arg);
-    free(arg);
+        OB_DEBUG("mqtt", "delayed will stored", "client=%s", id);
 }
 
 static void handle_will(struct ob_mqtt_conn *c, struct msess *s)
@@ -290,9 +289,7 @@ static void handle_will(struct ob_mqtt_conn *c, struct msess *s)
         ob_mqtt_will_arm(w, ob_wall_ns() + (int64_t)d * OB_NS_PER_SEC);
         if (s->will) ob_mqtt_will_free(s->will);
         s->will = w;
-        char *id = ob_xstrdup(s->id);
-        int rc = ob_mqtt_sess_save(s, will_stored, id); /* survives a restart */
-        if (rc) will_stored(id, rc, NULL);
+        ob_mqtt_sess_save_then(s, will_stored, NULL, 0); /* survives a restart */
         return;
     }
     ob_mqtt_will_publish(c->b, w);

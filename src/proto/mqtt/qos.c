@@ -424,46 +424,34 @@ static void send_ack(struct ob_mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t
     ob_mqtt_send(c, &p);
 }
 
-/* Identifies a released message across the record write (the session may be gone). */
+/* Identifies a released message across the record write. */
 struct relsave {
-    struct ob_mqtt_broker *b;
-    char *id;
     uint16_t pid;
     uint64_t seq;
 };
 
-static void released_stored(void *arg, int status, const struct ob_pub_ack *ack)
+static void released_stored(struct msess *s, const char *id, int status, const void *data)
 {
-    (void)ack;
-    struct relsave *r = arg;
-    ob_mqtt_enter(r->b);
-    struct msess *s = ob_mqtt_sess_find(r->b, ob_slice_str(r->id));
+    const struct relsave *r = data;
     struct outmsg *o = s ? inflight_get(s, r->pid) : NULL;
-    if (o && o->saving && o->seq == r->seq) {
-        /* On a failed write, go on as before this record existed: a restart then
-         * resends the PUBLISH (same id), which the client answers with PUBREC again. */
-        if (status)
-            OB_WARN("mqtt", "released QoS 2 state not stored", "client=%s error=\"%s\"", r->id,
-                    ob_strerror(status));
-        o->saving = false;
-        if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
-        o->cons = NULL;
-        struct ob_mqtt_conn *c = s->conn;
-        if (c && ob_mqtt_conn_usable(c) && c->state == C_LIVE)
-            send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
-    }
-    ob_mqtt_leave(r->b);
-    free(r->id);
-    free(r);
+    if (!o || !o->saving || o->seq != r->seq) return;
+    /* On a failed write, go on as before this record existed: a restart then resends
+     * the PUBLISH (same id), which the client answers with PUBREC again. */
+    if (status)
+        OB_WARN("mqtt", "released QoS 2 state not stored", "client=%s error=\"%s\"", id,
+                ob_strerror(status));
+    o->saving = false;
+    if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
+    o->cons = NULL;
+    struct ob_mqtt_conn *c = s->conn;
+    if (c && ob_mqtt_conn_usable(c) && c->state == C_LIVE) send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
 }
 
 static void keep_released(struct msess *s, struct outmsg *o)
 {
-    struct relsave *r = ob_xmalloc(sizeof *r);
-    *r = (struct relsave){s->b, ob_xstrdup(s->id), o->pid, o->seq};
     o->kept = o->saving = true;
-    int rc = ob_mqtt_sess_save(s, released_stored, r);
-    if (rc) released_stored(r, rc, NULL);
+    struct relsave r = {o->pid, o->seq};
+    ob_mqtt_sess_save_then(s, released_stored, &r, sizeof r);
 }
 
 static void on_pubrec(struct ob_mqtt_conn *c, struct msess *s, struct outmsg *o,
@@ -552,47 +540,34 @@ void ob_mqtt_resend(struct msess *s)
 
 /* ---- shared QoS 2: claims (see the top) --------------------------------------------------- */
 
-struct claimsave {
-    struct ob_mqtt_broker *b;
-    char *id;
-    uint64_t at;
-};
-
-/* The record with claims up to r->at is durable: their PUBLISH may leave. */
-static void claim_stored(void *arg, int status, const struct ob_pub_ack *ack)
+/* The record with claims up to *at is durable: their PUBLISH may leave. */
+static void claim_stored(struct msess *s, const char *id, int status, const void *data)
 {
-    (void)ack;
-    struct claimsave *r = arg;
-    ob_mqtt_enter(r->b);
-    struct msess *s = ob_mqtt_sess_find(r->b, ob_slice_str(r->id));
+    uint64_t at = *(const uint64_t *)data;
     if (status)
-        OB_WARN("mqtt", "shared QoS 2 claim not stored", "client=%s error=\"%s\"", r->id,
+        OB_WARN("mqtt", "shared QoS 2 claim not stored", "client=%s error=\"%s\"", id,
                 ob_strerror(status));
+    if (!s) return;
     size_t n;
-    struct outmsg **v = s ? inflight_sorted(s, &n) : NULL;
-    struct ob_mqtt_conn *c = s ? s->conn : NULL;
+    struct outmsg **v = inflight_sorted(s, &n);
+    struct ob_mqtt_conn *c = s->conn;
     bool live = c && ob_mqtt_conn_usable(c) && c->state == C_LIVE;
     for (size_t i = 0; v && i < n; i++) {
         struct outmsg *o = v[i];
-        if (!o->unsent || o->claim_at > r->at) continue;
+        if (!o->unsent || o->claim_at > at) continue;
         o->unsent = false;
         if (!live || o->state != 0 || !ob_mqtt_conn_usable(c)) continue; /* resent later */
         if (send_publish(c, o->msg, o->qos, o->retain, o->dup, o->pid, o->subid) == OB_ETOOBIG)
             finish(s, o);
     }
     free(v);
-    if (s) win_trim(s);
-    ob_mqtt_leave(r->b);
-    free(r->id);
-    free(r);
+    win_trim(s);
 }
 
 static void claim_save(struct msess *s)
 {
-    struct claimsave *r = ob_xmalloc(sizeof *r);
-    *r = (struct claimsave){s->b, ob_xstrdup(s->id), ++s->b->claims};
-    int rc = ob_mqtt_sess_save(s, claim_stored, r);
-    if (rc) claim_stored(r, rc, NULL);
+    uint64_t at = ++s->b->claims;
+    ob_mqtt_sess_save_then(s, claim_stored, &at, sizeof at);
 }
 
 void ob_mqtt_out_offline(struct msess *s)
