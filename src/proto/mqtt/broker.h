@@ -280,6 +280,8 @@ void ob_mqtt_conn_kick(struct ob_mqtt_conn *c, uint8_t reason);
 /* Closes without a DISCONNECT (after the peer's own, or in 3.1.1). */
 void ob_mqtt_conn_close(struct ob_mqtt_conn *c, int status);
 bool ob_mqtt_conn_usable(const struct ob_mqtt_conn *c);
+/* Usable and past CONNECT/authentication: may be sent publishes and acks (c may be NULL). */
+bool ob_mqtt_conn_live(const struct ob_mqtt_conn *c);
 /* The connection's topic aliases, allocated on first use. */
 struct aliases *ob_mqtt_conn_aliases(struct ob_mqtt_conn *c);
 /* Authentication finished: process the bytes that arrived meanwhile. */

@@ -60,6 +60,11 @@ bool ob_mqtt_conn_usable(const struct ob_mqtt_conn *c)
     return !c->gone && !c->closing;
 }
 
+bool ob_mqtt_conn_live(const struct ob_mqtt_conn *c)
+{
+    return c && ob_mqtt_conn_usable(c) && c->state == C_LIVE;
+}
+
 static void release_buf(void *arg)
 {
     free(arg);
@@ -104,7 +109,7 @@ void ob_mqtt_conn_close(struct ob_mqtt_conn *c, int status)
 
 void ob_mqtt_conn_kick(struct ob_mqtt_conn *c, uint8_t reason)
 {
-    if (c->version == OB_MQTT_V5 && c->state == C_LIVE && ob_mqtt_conn_usable(c)) {
+    if (c->version == OB_MQTT_V5 && ob_mqtt_conn_live(c)) {
         struct ob_mqtt_packet p = {.type = OB_MQTT_DISCONNECT};
         p.disconnect.reason = reason;
         ob_mqtt_send(c, &p);
@@ -116,7 +121,7 @@ void ob_mqtt_conn_fail(struct ob_mqtt_conn *c, uint8_t reason, const char *why)
 {
     OB_DEBUG("mqtt", "closing connection", "reason=0x%02x why=\"%s\" client=%s", reason, why,
              c->s ? c->s->id : "-");
-    if (c->version == OB_MQTT_V5 && c->state == C_LIVE && ob_mqtt_conn_usable(c)) {
+    if (c->version == OB_MQTT_V5 && ob_mqtt_conn_live(c)) {
         struct ob_mqtt_packet p = {.type = OB_MQTT_DISCONNECT};
         p.disconnect.reason = reason;
         if (c->problem_info && why) {

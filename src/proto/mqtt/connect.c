@@ -152,7 +152,7 @@ static void on_auth(void *arg, int status, struct ob_principal *p)
     } else {
         c->who = p;
         go_live(c);
-        if (ob_mqtt_conn_usable(c) && c->state == C_LIVE) ob_mqtt_conn_unstash(c);
+        if (ob_mqtt_conn_live(c)) ob_mqtt_conn_unstash(c);
     }
     ob_mqtt_conn_drop(c);
     ob_mqtt_leave(b);

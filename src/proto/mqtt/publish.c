@@ -96,7 +96,7 @@ void ob_mqtt_pend_flush(struct ob_mqtt_conn *c)
         c->phead = p->next;
         if (!c->phead) c->ptail = &c->phead;
         c->npend--;
-        if (ob_mqtt_conn_usable(c) && c->state == C_LIVE) pend_send(c, p);
+        if (ob_mqtt_conn_live(c)) pend_send(c, p);
         pend_free(p);
         ob_mqtt_conn_drop(c);
     }

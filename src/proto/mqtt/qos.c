@@ -309,7 +309,7 @@ void ob_mqtt_pump(struct msess *s)
 {
     struct ob_mqtt_conn *c = s->conn;
     struct window *w = s->win;
-    if (!w || !c || !ob_mqtt_conn_usable(c) || c->state != C_LIVE) return;
+    if (!w || !ob_mqtt_conn_live(c)) return;
     size_t max = c->b->opt.max_inflight;
     size_t window = c->recv_max < max ? c->recv_max : max;
     bool claimed = false;
@@ -444,7 +444,7 @@ static void released_stored(struct msess *s, const char *id, int status, const v
     if (o->cons) ob_consumer_ack(o->cons, o->seq, NULL, NULL);
     o->cons = NULL;
     struct ob_mqtt_conn *c = s->conn;
-    if (c && ob_mqtt_conn_usable(c) && c->state == C_LIVE) send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
+    if (ob_mqtt_conn_live(c)) send_ack(c, OB_MQTT_PUBREL, o->pid, 0);
 }
 
 static void keep_released(struct msess *s, struct outmsg *o)
@@ -551,7 +551,7 @@ static void claim_stored(struct msess *s, const char *id, int status, const void
     size_t n;
     struct outmsg **v = inflight_sorted(s, &n);
     struct ob_mqtt_conn *c = s->conn;
-    bool live = c && ob_mqtt_conn_usable(c) && c->state == C_LIVE;
+    bool live = ob_mqtt_conn_live(c);
     for (size_t i = 0; v && i < n; i++) {
         struct outmsg *o = v[i];
         if (!o->unsent || o->claim_at > at) continue;
